@@ -1,0 +1,48 @@
+# The two commands of the README: `make demo` (search -> retrain -> test on Fashion-MNIST) and `make test`.
+# Both set everything up themselves: a virtual environment with the pinned packages, and the data.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+DEMO_SEARCH := runs/search/fashion_mnist
+DEMO_RETRAIN := runs/retrain/fashion_mnist
+
+.PHONY: setup data demo test test-slow lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "cream needs Python 3.11"' \
+		|| { echo "error: cream needs Python 3.11 (set PYTHON=python3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+data:
+	@if [ ! -f $(FMNIST) ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing Debian's dataset-fashion-mnist"; \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q dataset-fashion-mnist; \
+		else \
+			echo "error: Fashion-MNIST is missing; run: sudo apt-get install -y dataset-fashion-mnist"; exit 1; \
+		fi; \
+	fi
+
+demo: setup data
+	$(BIN)/cream arch cream_287
+	$(BIN)/cream space --flops-max 8 --resolution 28 --in-chans 1 --num-classes 10 --width 0.5
+
+test: setup data
+	$(BIN)/python -m pytest -q
+
+test-slow: setup data
+	$(BIN)/python -m pytest -q -m slow
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,54 @@
+"""Figures a person can read: the search at a glance, and accuracy against multiply-adds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def plot_search(path: Path, cloud: list[list[float]], board: list[dict], chosen: dict | None,
+                history: list[dict], title: str) -> None:
+    """Left: sampled paths (batch accuracy vs FLOPs) with the board on top. Right: training curves."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    if cloud:
+        flops, acc = zip(*cloud)
+        left.scatter(flops, acc, s=3, c="0.75", label=f"sampled paths ({len(cloud)})", rasterized=True)
+    if board:
+        left.scatter([b["flops"] for b in board], [b["batch_accuracy"] for b in board], s=40, c="tab:red",
+                     edgecolors="k", label="prioritized board", zorder=3)
+    if chosen is not None and chosen.get("batch_accuracy") is not None:
+        left.scatter([chosen["flops"]], [chosen["batch_accuracy"]], s=180, marker="*", c="gold", edgecolors="k",
+                     label=f"chosen {chosen['arch']}", zorder=4)
+    left.set(xlabel="multiply-adds (M)", ylabel="training-batch top-1 (%)", title="paths seen after warm-up")
+    left.legend(loc="lower right", fontsize=8)
+    if history:
+        epochs = [h["epoch"] for h in history]
+        right.plot(epochs, [h["train_acc"] for h in history], "o-", label="train top-1 (sampled paths)")
+        right.plot(epochs, [h["ref_val_acc"] for h in history], "s-", label="search-val top-1 (reference path)")
+        right.set(xlabel="epoch", ylabel="top-1 (%)", title="supernet training")
+        twin = right.twinx()
+        twin.plot(epochs, [h["loss"] for h in history], "--", c="tab:gray", label="loss")
+        twin.set_ylabel("loss")
+        right.legend(loc="lower right", fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_accuracy_vs_macs(path: Path, points: list[dict], title: str) -> None:
+    """One marker per model: test top-1 (with spread) against multiply-adds."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for p in points:
+        ax.errorbar(p["macs"], p["top1"], yerr=p.get("spread", 0), fmt=p.get("marker", "o"), capsize=3,
+                    label=p["label"], markersize=8)
+    ax.set(xlabel="multiply-adds (M)", ylabel="test top-1 (%)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,156 @@
+"""The ``cream`` command line: it only parses arguments and calls the package. Errors are one line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cream.engine.signals import RunInterrupted
+from cream.errors import CreamError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line instead of usage + message
+        raise CreamError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _number(text):
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def _add_net_options(p, resolution_default=None):
+    p.add_argument("--resolution", type=_positive_int, default=resolution_default, help="input side in pixels")
+    p.add_argument("--num-classes", type=_positive_int, default=1000)
+    p.add_argument("--in-chans", type=_positive_int, default=3)
+    p.add_argument("--width", type=_number, default=1.0, help="channel width multiplier")
+    p.add_argument("--stem-stride", type=int, default=None)
+    p.add_argument("--stage-strides", type=lambda t: [int(v) for v in t.split(",")], default=None,
+                   help="five comma-separated strides, e.g. 1,2,2,1,2")
+
+
+def _net_spec(args, resolution):
+    from cream.space.net import NetSpec
+
+    return NetSpec(resolution=resolution, in_chans=args.in_chans, num_classes=args.num_classes,
+                   width=args.width, stem_stride=args.stem_stride, stage_strides=args.stage_strides)
+
+
+def cmd_arch(args):
+    from cream.space.report import arch_report
+    from cream.space.zoo import resolve_arch
+
+    arch, paper_resolution = resolve_arch(args.arch)
+    spec = _net_spec(args, args.resolution or paper_resolution or 224)
+    name = args.arch if paper_resolution else None
+    print(arch_report(arch, spec, name))
+
+
+def cmd_space(args):
+    from cream.space.budget import plan_space
+    from cream.space.report import space_report
+
+    spec = _net_spec(args, args.resolution)
+    print(space_report(plan_space(spec, args.flops_min, args.flops_max)))
+
+
+def cmd_search(args):
+    from cream.config import SearchRun, describe, load_config, preset_path
+    from cream.search.trainer import run_search
+
+    if args.keys:
+        print(describe(SearchRun))
+        return
+    cfg = load_config(SearchRun, preset_path("search", args.config), args.overrides)
+    if args.quiet:
+        cfg.run.quiet = True
+    result = run_search(cfg, force=args.force)
+    done = "already finished: " if result.get("already_finished") else ""
+    print(f"{done}chosen architecture {result['arch']}  ({result['flops']:.2f} M multiply-adds, "
+          f"{result['params']:.2f} M params, search-val top-1 {result['val_top1']:.2f}%)")
+    print(f"results in {cfg.run.out_dir}: result.json, summary.csv, search.png, search.log, tensorboard/")
+
+
+def _add_run_options(p, kind):
+    p.add_argument("config", nargs="?", default="fashion_mnist",
+                   help=f"a preset name under configs/{kind}/ or a YAML file (default: fashion_mnist)")
+    p.add_argument("overrides", nargs="*", help="config overrides as section.key=value")
+    p.add_argument("--force", action="store_true", help="replace an existing run in run.out_dir")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--keys", action="store_true", help="list every config key with its default and meaning")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="cream", description="One-shot NAS by prioritized path distillation (Cream).")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("arch", help="show an architecture: stage table, output shape, params, multiply-adds")
+    p.add_argument("arch", help="a paper name (cream_14 .. cream_604) or an architecture like 3-33-313-3333-333")
+    _add_net_options(p)
+    p.set_defaults(func=cmd_arch)
+
+    p = sub.add_parser("space", help="plan the search space for a FLOPs budget")
+    p.add_argument("--flops-min", type=_number, default=0.0, help="million multiply-adds")
+    p.add_argument("--flops-max", type=_number, required=True, help="million multiply-adds")
+    _add_net_options(p, resolution_default=224)
+    p.set_defaults(func=cmd_space)
+
+    p = sub.add_parser("search", help="search: train the supernet with prioritized paths, pick an architecture")
+    _add_run_options(p, "search")
+    p.set_defaults(func=cmd_search)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
+    try:
+        args = build_parser().parse_args(argv)
+        args.func(args)
+        return 0
+    except CreamError as e:
+        _fail(e, debug)
+        return 2
+    except RunInterrupted as e:
+        print(f"{e}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug: still one line, with the way to learn more
+        _fail(e, debug, prefix=f"unexpected {type(e).__name__}: ", suffix=" (rerun with --debug and report it)")
+        return 1
+
+
+def _fail(error: BaseException, debug: bool, prefix: str = "", suffix: str = "") -> None:
+    if debug:
+        import traceback
+
+        traceback.print_exception(error)
+    print(f"error: {prefix}{one_line(error)}{suffix}", file=sys.stderr)
+
+
+def one_line(error: BaseException) -> str:
+    """The message of an error on one line (errors re-raised from DataLoader workers carry a traceback)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    last = lines[-1]
+    return last.split("CreamError: ", 1)[-1] if len(lines) > 1 else last
+
+
+if __name__ == "__main__":
+    sys.exit(main())

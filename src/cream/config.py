@@ -1,0 +1,321 @@
+"""Run configuration: every key, its default and its meaning are defined here, and only here.
+
+Presets under ``configs/`` are plain YAML that override these defaults section by section; the command
+line overrides any key as ``section.key=value`` (or ``key=value`` when the name is unambiguous).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from cream.errors import CreamError
+
+PRESET_DIR = Path(__file__).parent / "configs"
+
+
+def key(default, doc: str, *, low=None, high=None, positive=False):
+    """A config key with its documentation and bounds (checked on load)."""
+    meta = {"doc": doc, "low": low, "high": high, "positive": positive}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class RunConfig:
+    out_dir: str = key("runs/search", "directory for checkpoints, logs and results")
+    seed: int = key(0, "random seed for sampling, data order and initialisation")
+    device: str = key("auto", "auto (cuda when available, else cpu), cpu, cuda or cuda:N")
+    bf16: bool = key(False, "bf16 autocast on GPU")
+    channels_last: bool = key(True, "channels_last memory format (faster on CPU and GPU)")
+    compile: bool = key(False, "torch.compile the child net (retrain, test)")
+    threads: int = key(0, "CPU threads per process; 0 = all cores divided among local processes", low=0)
+    resume: Literal["auto", "never"] = key(
+        "auto", "auto: continue from the newest good checkpoint in out_dir; never: start afresh")
+    ckpt_every_steps: int = key(200, "also checkpoint every N optimizer steps (0 = only per epoch)", low=0)
+    nonfinite: Literal["stop", "skip"] = key(
+        "stop", "on a non-finite loss: stop (keeping the last good checkpoint) or skip the step and count it")
+    quiet: bool = key(False, "no progress bar (for CI and log files)")
+
+
+@dataclass
+class DataConfig:
+    dataset: Literal["fashion_mnist", "imagefolder"] = key("fashion_mnist", "which data source to read")
+    root: str = key("/usr/share/datasets/fashion-mnist",
+                    "Fashion-MNIST: dir with the four IDX .gz files; imagefolder: dir with train/ and val/")
+    val_fraction: float = key(0.1, "part of the training set held out for validation (never the test set)",
+                              low=0.0, high=0.5)
+    split_seed: int = key(0, "seed of the train/val split (keep it fixed across runs you compare)")
+    classes: list[int] | None = key(None, "keep only these class indices (a subset study); null = all")
+    train_per_class: int | None = key(None, "keep at most this many training images per class", low=1)
+    val_per_class: int | None = key(None, "keep at most this many validation images per class", low=1)
+    batch_size: int = key(128, "training images per process per step", positive=True)
+    eval_batch_size: int = key(512, "images per evaluation step", positive=True)
+    workers: int = key(4, "DataLoader workers for ImageFolder data (Fashion-MNIST lives in memory)", low=0)
+    crop_padding: int = key(2, "Fashion-MNIST: random-crop padding in pixels (0 = no crop)", low=0)
+    hflip: bool = key(True, "random horizontal flip")
+    crop_pct: float = key(0.875, "ImageFolder eval: centre-crop fraction", low=0.1, high=1.0)
+    interpolation: str = key("bicubic", "ImageFolder resize interpolation (timm names; 'random' for training)")
+    auto_augment: str | None = key(None, "ImageFolder train: timm auto-augment policy, e.g. rand-m9-mstd0.5")
+    color_jitter: float = key(0.0, "ImageFolder train: colour jitter strength", low=0.0)
+    reprob: float = key(0.0, "random-erasing probability (pixel mode)", low=0.0, high=1.0)
+
+
+@dataclass
+class SpaceConfig:
+    resolution: int = key(28, "input side in pixels (may be lowered to fit flops_max)", positive=True)
+    in_chans: int = key(1, "input channels (1 grayscale, 3 colour)", positive=True)
+    num_classes: int = key(10, "classifier outputs", positive=True)
+    width: float = key(0.5, "channel width multiplier (1.0 = paper)", positive=True, high=4.0)
+    stem_stride: int | None = key(None, "stem stride; null = 2 (paper)")
+    stage_strides: list[int] | None = key(
+        None, "stride of each searchable stage; null = paper's (24:2 40:2 80:2 96:1 192:2), first one 1 below 64 px")
+    flops_min: float = key(0.0, "smallest path to search, million multiply-adds", low=0.0)
+    flops_max: float = key(8.0, "largest path to search, million multiply-adds", low=0.0)
+    depths: list[int] | None = key(None, "blocks per searchable stage; null = grown from flops_max as the paper does")
+    drop_rate: float = key(0.0, "dropout before the classifier", low=0.0, high=0.99)
+
+
+@dataclass
+class SearchConfig:
+    algorithm: Literal["cream", "spos"] = key(
+        "cream", "cream: prioritized paths + distillation; spos: uniform single-path baseline")
+    epochs: int = key(120, "supernet training epochs", positive=True)
+    warmup_epochs: int = key(20, "epochs of plain training before the board and distillation start", low=0)
+    sampling: Literal["uniform", "fixed", "learned"] = key(
+        "fixed", "path sampling: uniform, fixed per-op probabilities (op_probs), or learned from board paths")
+    op_probs: list[float] = key([0.05, 0.2, 0.05, 0.5, 0.05, 0.15], "per-op probabilities for sampling: fixed")
+    max_redraws: int = key(1000, "re-draws allowed to find a path inside the FLOPs range", positive=True)
+    board_size: int = key(10, "prioritized paths kept on the board", positive=True)
+    board_margin: float = key(5.0, "accuracy points a path must beat the worst entry by to enter", low=0.0)
+    slice_size: int = key(4, "images (with soft labels) stored per board entry", positive=True)
+    teacher: Literal["meta", "top1"] = key(
+        "meta", "meta: meta-matching network picks the teacher; top1: the most accurate entry with m=0.5")
+    meta_update_every: int = key(200, "steps between meta-network updates (0 = never)", low=0)
+    meta_lr: float = key(1e-4, "meta-network learning rate (no weight decay)", positive=True)
+    meta_slice: int = key(32, "images in each slice of the meta update (simulated step, then judged)",
+                          positive=True)
+    meta_data: Literal["val", "batch"] = key(
+        "val", "data for the meta update's second-order loss: a search-val slice, or a slice of the batch")
+    lr: float = key(1.0, "SGD learning rate at a total batch of lr_batch (scaled linearly; decays to 0)",
+                    positive=True)
+    lr_batch: int = key(1024, "total batch size at which lr applies", positive=True)
+    momentum: float = key(0.9, "SGD Nesterov momentum", low=0.0, high=0.999)
+    weight_decay: float = key(1e-4, "weight decay, not applied to BatchNorm and biases", low=0.0)
+    label_smoothing: float = key(0.1, "label smoothing of the cross-entropy loss", low=0.0, high=0.99)
+    clip_grad: float = key(1.0, "clip gradients to this norm (0 = off)", low=0.0)
+    ema_decay: float = key(0.0, "EMA of supernet weights (0 = off, e.g. 0.9998)", low=0.0, high=0.99999999)
+    val_images: int = key(2000, "search-val images per path evaluation (reference path, final selection)",
+                          positive=True)
+    bn_batches: int = key(4, "training batches to recalibrate BatchNorm per path at final selection", low=0)
+    candidates: int = key(20, "random in-budget paths evaluated at the end (spos, or when the board is empty)",
+                          positive=True)
+
+
+@dataclass
+class RetrainConfig:
+    arch: str = key("", "architecture: a search's result.json, a paper name (cream_287) or a string 3-33-...")
+    epochs: int = key(10, "training epochs", positive=True)
+    opt: str = key("rmsproptf", "timm optimizer name (create_optimizer_v2)")
+    opt_eps: float = key(1e-3, "optimizer epsilon", positive=True)
+    momentum: float = key(0.9, "optimizer momentum", low=0.0, high=0.999)
+    lr: float = key(0.064, "learning rate at a total batch of lr_batch (scaled linearly)", positive=True)
+    lr_batch: int = key(1024, "total batch size at which lr applies", positive=True)
+    weight_decay: float = key(1e-5, "weight decay", low=0.0)
+    sched: str = key("cosine", "timm scheduler name (create_scheduler_v2): cosine, step, ...")
+    warmup_epochs: float = key(3.0, "linear warm-up epochs", low=0.0)
+    warmup_lr: float = key(1e-6, "learning rate at the start of warm-up", low=0.0)
+    min_lr: float = key(1e-5, "floor of the cosine schedule", low=0.0)
+    decay_epochs: float = key(2.4, "step schedule: epochs between decays", positive=True)
+    decay_rate: float = key(0.973, "step schedule: factor per decay", positive=True)
+    drop_path: float = key(0.0, "stochastic depth rate", low=0.0, high=0.99)
+    label_smoothing: float = key(0.1, "label smoothing", low=0.0, high=0.99)
+    ema_decay: float = key(0.9999, "model EMA decay (0 = off)", low=0.0, high=0.99999999)
+    clip_grad: float = key(0.0, "clip gradients to this norm (0 = off)", low=0.0)
+    init: str | None = key(None, "start from these weights (our checkpoint or a released one)")
+
+
+@dataclass
+class SearchRun:
+    """``cream search``: run + data + space + search."""
+
+    run: RunConfig = field(default_factory=RunConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    space: SpaceConfig = field(default_factory=SpaceConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+
+@dataclass
+class RetrainRun:
+    """``cream retrain``: run + data + space + retrain."""
+
+    run: RunConfig = field(default_factory=lambda: RunConfig(out_dir="runs/retrain"))
+    data: DataConfig = field(default_factory=DataConfig)
+    space: SpaceConfig = field(default_factory=SpaceConfig)
+    retrain: RetrainConfig = field(default_factory=RetrainConfig)
+
+
+# ---------------------------------------------------------------- loading and checking
+
+
+def preset_path(kind: str, name_or_path: str) -> Path:
+    """A YAML path, or a preset name such as ``fashion_mnist`` under ``configs/<kind>/``."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise CreamError(f"config file {path} does not exist")
+        return path
+    preset = PRESET_DIR / kind / f"{name_or_path}.yaml"
+    if not preset.is_file():
+        names = sorted(p.stem for p in (PRESET_DIR / kind).glob("*.yaml"))
+        raise CreamError(f"no {kind} preset named {name_or_path!r}; choose one of {', '.join(names)} or a .yaml path")
+    return preset
+
+
+def load_config(cls, source: str | Path | None, overrides: list[str] = ()):
+    """Defaults of ``cls``, then the YAML file ``source`` (if any), then ``key=value`` overrides."""
+    values: dict[str, dict[str, Any]] = {}
+    if source is not None:
+        try:
+            loaded = yaml.safe_load(Path(source).read_text())
+        except yaml.YAMLError as e:
+            raise CreamError(f"config {source} is not valid YAML: {str(e).splitlines()[0]}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise CreamError(f"config {source} must be a mapping of sections, got {type(loaded).__name__}")
+        for section, body in (loaded or {}).items():
+            _section_type(cls, section)
+            if not isinstance(body, dict):
+                raise CreamError(f"config section {section!r} must be a mapping of keys")
+            for name, value in body.items():
+                values.setdefault(section, {})[name] = value
+    for item in overrides:
+        section, name, value = parse_override(cls, item)
+        values.setdefault(section, {})[name] = value
+    return build(cls, values)
+
+
+def build(cls, values: dict[str, dict[str, Any]]):
+    """Instantiate ``cls`` from nested values, checking every key's name, type and bounds."""
+    sections = {}
+    for section, body in values.items():
+        section_cls = _section_type(cls, section)
+        hints = typing.get_type_hints(section_cls)
+        fields = {f.name: f for f in dataclasses.fields(section_cls)}
+        checked = {}
+        for name, value in body.items():
+            if name not in fields:
+                raise CreamError(f"unknown config key {section}.{name}{_suggest(name, fields)}")
+            checked[name] = _check(f"{section}.{name}", value, hints[name], fields[name].metadata)
+        sections[section] = section_cls(**checked)
+    return cls(**sections)
+
+
+def to_dict(config) -> dict:
+    return dataclasses.asdict(config)
+
+
+def parse_override(cls, item: str) -> tuple[str, str, Any]:
+    if "=" not in item:
+        raise CreamError(f"override {item!r} must look like key=value (e.g. search.epochs=3)")
+    dotted, _, text = item.partition("=")
+    dotted = dotted.strip()
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        value = text
+    if "." in dotted:
+        section, _, name = dotted.partition(".")
+        _section_type(cls, section)
+        return section, name, value
+    owners = [f.name for f in dataclasses.fields(cls)
+              if dotted in {g.name for g in dataclasses.fields(_section_type(cls, f.name))}]
+    if len(owners) == 1:
+        return owners[0], dotted, value
+    if len(owners) > 1:
+        raise CreamError(f"key {dotted!r} is in several sections; write one of "
+                         + ", ".join(f"{o}.{dotted}" for o in owners))
+    every = [f"{f.name}.{g.name}" for f in dataclasses.fields(cls)
+             for g in dataclasses.fields(_section_type(cls, f.name))]
+    every += [name.partition(".")[2] for name in every]
+    raise CreamError(f"unknown config key {dotted!r}{_suggest(dotted, every)}")
+
+
+def describe(cls) -> str:
+    """Every key with its default and meaning (``cream search --keys``)."""
+    lines = []
+    for section in dataclasses.fields(cls):
+        section_cls = _section_type(cls, section.name)
+        lines.append(f"{section.name}:")
+        for f in dataclasses.fields(section_cls):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            lines.append(f"  {f.name}: {default!r:<12}  # {f.metadata.get('doc', '')}")
+    return "\n".join(lines)
+
+
+def _section_type(cls, section: str):
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    if section not in fields:
+        raise CreamError(f"unknown config section {section!r}{_suggest(section, fields)}")
+    return typing.get_type_hints(cls)[section]
+
+
+def _suggest(name: str, choices) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+    return f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(sorted(choices))}"
+
+
+def _check(name: str, value, hint, meta):
+    value = _check_type(name, value, hint)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        low, high = meta.get("low"), meta.get("high")
+        if value != value:
+            raise CreamError(f"{name} must be a number, got NaN")
+        if meta.get("positive") and value <= 0:
+            raise CreamError(f"{name} must be greater than 0, got {value}")
+        if low is not None and value < low:
+            raise CreamError(f"{name} must be at least {low}, got {value}")
+        if high is not None and value > high:
+            raise CreamError(f"{name} must be at most {high}, got {value}")
+    return value
+
+
+def _check_type(name: str, value, hint):
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _check_type(name, value, inner[0])
+    if origin is Literal:
+        if value not in args:
+            raise CreamError(f"{name} must be one of {', '.join(map(str, args))}, got {value!r}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise CreamError(f"{name} must be a list like [1, 2], got {value!r}")
+        return [_check_type(f"{name}[{i}]", v, args[0]) for i, v in enumerate(value)]
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise CreamError(f"{name} must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise CreamError(f"{name} must be a whole number, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise CreamError(f"{name} must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise CreamError(f"{name} must be text, got {value!r}")
+        return str(value)
+    raise TypeError(f"unsupported config type {hint} for {name}")  # a bug in this file, not user input

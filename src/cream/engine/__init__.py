@@ -1,0 +1,1 @@
+"""What every run shares: device and processes, run directory, checkpoints, logs, signals, evaluation."""

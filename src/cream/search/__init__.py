@@ -1,0 +1,1 @@
+"""The search: path sampling, the prioritized board, meta-matching, supernet training, final selection."""

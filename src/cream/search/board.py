@@ -1,0 +1,82 @@
+"""The prioritized path board: the K best paths seen so far, with a slice of images and their soft labels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from cream.space.arch import Arch
+
+
+@dataclass
+class BoardEntry:
+    arch: Arch
+    accuracy: float  # top-1 (%) on the batch where the path was seen
+    flops: float  # million multiply-adds
+    images: torch.Tensor  # a slice of that batch
+    soft_labels: torch.Tensor  # the path's own softmax outputs on those images
+
+    @property
+    def rank_key(self) -> tuple[float, float]:
+        """Best first: higher accuracy, then fewer FLOPs (plain floats: never compares tensors)."""
+        return (-self.accuracy, self.flops)
+
+    def to_state(self) -> dict:
+        return {"arch": str(self.arch), "accuracy": self.accuracy, "flops": self.flops,
+                "images": self.images.cpu(), "soft_labels": self.soft_labels.cpu()}
+
+    @classmethod
+    def from_state(cls, state: dict) -> BoardEntry:
+        return cls(Arch.parse(state["arch"]), float(state["accuracy"]), float(state["flops"]),
+                   state["images"], state["soft_labels"])
+
+
+class PrioritizedBoard:
+    """Keeps at most ``size`` entries, one per path, sorted best first."""
+
+    def __init__(self, size: int = 10, margin: float = 5.0):
+        self.size, self.margin = size, margin
+        self.entries: list[BoardEntry] = []
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def worst(self) -> BoardEntry | None:
+        return self.entries[-1] if self.entries else None
+
+    def admits(self, accuracy: float, flops: float) -> bool:
+        """A path enters when the board has room, beats the worst entry by the margin, or beats it with fewer
+        FLOPs."""
+        worst = self.worst
+        if len(self.entries) < self.size:
+            return True
+        return accuracy > worst.accuracy + self.margin or (accuracy > worst.accuracy and flops < worst.flops)
+
+    def consider(self, arch: Arch, accuracy: float, flops: float, images: torch.Tensor,
+                 soft_labels: torch.Tensor) -> bool:
+        """Offer a path seen this step; returns whether the board changed.
+
+        A path already on the board is refreshed with this newest observation instead of entering twice.
+        """
+        entry = BoardEntry(arch, float(accuracy), float(flops), images.detach().clone(), soft_labels.detach().clone())
+        existing = [i for i, e in enumerate(self.entries) if e.arch == arch]
+        if existing:
+            self.entries[existing[0]] = entry
+        elif self.admits(entry.accuracy, entry.flops):
+            self.entries.append(entry)
+        else:
+            return False
+        self.entries.sort(key=lambda e: e.rank_key)
+        del self.entries[self.size:]
+        return True
+
+    def state_dict(self) -> dict:
+        return {"size": self.size, "margin": self.margin, "entries": [e.to_state() for e in self.entries]}
+
+    def load_state_dict(self, state: dict, device="cpu") -> None:
+        self.size, self.margin = int(state["size"]), float(state["margin"])
+        self.entries = [BoardEntry.from_state(s) for s in state["entries"]]
+        for e in self.entries:
+            e.images, e.soft_labels = e.images.to(device), e.soft_labels.to(device)

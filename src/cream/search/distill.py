@@ -1,0 +1,16 @@
+"""Losses of the search: label-smoothed cross-entropy, and distillation from a teacher path weighted by m."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def kd_loss(student_logits: torch.Tensor, teacher_probs: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy between the student's outputs and the teacher's softmax outputs."""
+    return -(teacher_probs * F.log_softmax(student_logits, dim=1)).sum(dim=1).mean()
+
+
+def cream_loss(ce: torch.Tensor, kd: torch.Tensor, m: float | torch.Tensor) -> torch.Tensor:
+    """(m·KD + (2−m)·CE) / 2: a better-matched teacher (larger m) distils more."""
+    return (m * kd + (2 - m) * ce) / 2

@@ -1,0 +1,102 @@
+"""Meta-matching: score board entries against the student, pick the teacher, and learn the scorer.
+
+The scorer is one linear layer over (student softmax − entry's stored soft labels) on the entry's stored
+images, averaged over those images. It learns with a second-order gradient: simulate one SGD step of the
+student on the m-weighted KD loss, measure the updated student's cross-entropy on other data, and
+differentiate that through the simulated step into the scorer alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.func import functional_call
+
+from cream.search.board import PrioritizedBoard
+from cream.search.distill import kd_loss
+
+
+class MetaMatchingNetwork(nn.Module):
+    def __init__(self, num_classes: int):
+        super().__init__()
+        self.linear = nn.Linear(num_classes, 1)
+
+    def forward(self, student_probs: torch.Tensor, stored_probs: torch.Tensor) -> torch.Tensor:
+        """(entries, images, classes) twice -> one score per entry."""
+        return self.linear(student_probs - stored_probs).squeeze(-1).mean(dim=-1)
+
+
+@dataclass
+class TeacherChoice:
+    index: int  # position on the board
+    weight: float  # m: the distillation weight
+    fell_back: bool = False  # the meta scores were not finite, so top1 was used
+
+
+def board_tensors(board: PrioritizedBoard, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """All entries' stored images in one batch, and their soft labels as (entries, images, classes)."""
+    images = torch.cat([e.images for e in board.entries]).to(device)
+    soft = torch.stack([e.soft_labels for e in board.entries]).to(device)
+    return images, soft
+
+
+def match_scores(student_forward, meta_net: MetaMatchingNetwork, board: PrioritizedBoard, device) -> torch.Tensor:
+    """One score per entry, from a single batched student forward over every entry's stored images."""
+    images, soft = board_tensors(board, device)
+    with torch.no_grad():
+        probs = F.softmax(student_forward(images).float(), dim=1).view(soft.shape)
+    return meta_net(probs, soft)
+
+
+def select_teacher(mode: str, board: PrioritizedBoard, student_forward=None, meta_net=None, device="cpu",
+                   warn=print) -> TeacherChoice:
+    """``top1``: the most accurate entry, m = 0.5. ``meta``: the best-scoring entry, m = sigmoid(its score)."""
+    if mode == "top1":
+        return TeacherChoice(0, 0.5)
+    with torch.no_grad():
+        scores = match_scores(student_forward, meta_net, board, device)
+    if not torch.isfinite(scores).all():
+        warn("warning: the meta-matching network gave non-finite scores; using the top1 teacher for this step")
+        return TeacherChoice(0, 0.5, fell_back=True)
+    index = int(scores.argmax())
+    return TeacherChoice(index, float(torch.sigmoid(scores[index])))
+
+
+def meta_update(supernet: nn.Module, arch, meta_net: MetaMatchingNetwork, meta_optimizer, board: PrioritizedBoard,
+                kd_slice, ce_slice, student_lr: float, clip: float = 1.0, reduce_grads=None) -> float:
+    """One second-order update of the meta network; the supernet's weights and statistics are untouched.
+
+    kd_slice: (images, teacher softmax outputs) for the simulated student step.
+    ce_slice: (images, labels) on which the updated student is judged.
+    Returns the judged cross-entropy.
+    """
+    device = next(meta_net.parameters()).device
+    path_ids = {id(p) for p in supernet.path_parameters(arch)}
+    params = {n: p for n, p in supernet.named_parameters() if id(p) in path_ids}
+    buffers = {n: b.clone() for n, b in supernet.named_buffers()}  # simulated steps must not move BN statistics
+
+    def student(weights, x):
+        return functional_call(supernet, {**weights, **buffers}, (x, arch))
+
+    scores = match_scores(lambda x: student(params, x), meta_net, board, device)
+    m = torch.sigmoid(scores[scores.detach().argmax()])
+    x_kd, teacher_probs = kd_slice
+    simulated = m * kd_loss(student(params, x_kd).float(), teacher_probs)
+    grads = torch.autograd.grad(simulated, list(params.values()), create_graph=True, allow_unused=True)
+    updated = {n: p if g is None else p - student_lr * g for (n, p), g in zip(params.items(), grads)}
+    x_ce, y_ce = ce_slice
+    judged = F.cross_entropy(student(updated, x_ce).float(), y_ce)
+
+    meta_grads = torch.autograd.grad(judged, list(meta_net.parameters()), allow_unused=True)
+    meta_optimizer.zero_grad(set_to_none=True)
+    for p, g in zip(meta_net.parameters(), meta_grads):
+        p.grad = torch.zeros_like(p) if g is None else g.detach()
+        if reduce_grads is not None:
+            reduce_grads(p.grad)
+    if clip > 0:
+        nn.utils.clip_grad_norm_(meta_net.parameters(), clip)
+    meta_optimizer.step()
+    return float(judged.detach())

@@ -1,0 +1,40 @@
+"""Final choice: evaluate candidate paths on search-val, each with BatchNorm recalibrated, pick the best."""
+
+from __future__ import annotations
+
+import itertools
+
+from cream.engine.context import RunContext
+from cream.engine.evaluate import evaluate, recalibrate_bn
+from cream.errors import CreamError
+from cream.space.arch import Arch
+from cream.space.budget import SpacePlan
+from cream.space.supernet import Supernet
+
+
+def evaluate_path(supernet: Supernet, arch: Arch, data, ctx: RunContext, bn_batches: int, val_images: int,
+                  seed: int = 0) -> dict:
+    """Search-val accuracy of one path, extracted as a child net with recalibrated BatchNorm."""
+    child = ctx.prepare_model(supernet.extract(arch))
+    if bn_batches > 0:
+        batches = itertools.islice(data.train.batches(epoch=10_000 + seed), bn_batches)
+        recalibrate_bn(child, child, batches, ctx)
+    child.eval()
+    return evaluate(child, data.val, ctx, max_images=val_images)
+
+
+def select_final(supernet: Supernet, candidates: list[Arch], plan: SpacePlan, data, ctx: RunContext,
+                 bn_batches: int, val_images: int, log=print) -> list[dict]:
+    """Every in-budget candidate with its FLOPs, params and search-val top-1, best first."""
+    in_budget = [a for a in dict.fromkeys(candidates) if plan.in_budget(a)]
+    if not in_budget:
+        raise CreamError("no candidate path lies inside the FLOPs range, so nothing can be selected; "
+                         "widen the range or train longer so the board fills")
+    results = []
+    for arch in in_budget:
+        metrics = evaluate_path(supernet, arch, data, ctx, bn_batches, val_images)
+        results.append({"arch": str(arch), "flops": plan.table.macs(arch), "params": plan.table.params(arch),
+                        "val_top1": metrics["top1"], "val_top5": metrics["top5"], "val_loss": metrics["loss"]})
+        log(f"  candidate {arch}  {results[-1]['flops']:.2f} M  search-val top-1 {metrics['top1']:.2f}%")
+    results.sort(key=lambda r: (-r["val_top1"], r["flops"]))
+    return results

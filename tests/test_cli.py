@@ -1,0 +1,42 @@
+import subprocess
+import sys
+
+import pytest
+
+from cream.cli import main
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "cream.cli", *args], capture_output=True, text=True)
+
+
+def test_arch_prints_the_stage_table_and_sizes(capsys):
+    assert main(["arch", "cream_287"]) == 0
+    out = capsys.readouterr().out
+    assert "params         6.1 M" in out and "multiply-adds  290.8 M" in out and "(1, 1000)" in out
+    assert "k5e6 k3e6 k5e6" in out
+
+
+def test_space_prints_depths_paths_and_covered_range(capsys):
+    assert main(["space", "--flops-max", "8", "--resolution", "28", "--in-chans", "1", "--width", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "depths" in out and "paths" in out and "covered" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["arch", "3-33"], "needs 5 stages"),
+    (["arch", "cream_1"], "not valid"),
+    (["space", "--flops-max", "0.1", "--resolution", "28"], "impossible"),
+    (["space"], "--flops-max"),
+    (["nope"], "invalid choice"),
+    (["arch", "cream_14", "--width", "wide"], "not a number"),
+])
+def test_errors_are_one_line_on_stderr_with_nonzero_exit(args, message):
+    result = run_cli(*args)
+    assert result.returncode != 0
+    assert result.stderr.count("\n") == 1 and message in result.stderr and result.stderr.startswith("error: ")
+
+
+def test_debug_shows_the_traceback():
+    result = run_cli("--debug", "arch", "3-33")
+    assert "Traceback" in result.stderr and result.returncode == 2

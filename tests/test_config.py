@@ -1,0 +1,43 @@
+import pytest
+
+from cream.config import RetrainRun, SearchRun, describe, load_config, preset_path
+from cream.errors import CreamError
+
+
+def test_defaults_yaml_and_overrides_stack(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("search:\n  epochs: 7\n  board_size: 3\nspace:\n  width: 1.0\n")
+    cfg = load_config(SearchRun, path, ["search.epochs=9", "slice_size=2", "space.depths=[1,2,3,2,1]"])
+    assert cfg.search.epochs == 9 and cfg.search.board_size == 3 and cfg.search.slice_size == 2
+    assert cfg.space.width == 1.0 and cfg.space.depths == [1, 2, 3, 2, 1]
+    assert cfg.search.warmup_epochs == 20  # untouched default
+
+
+@pytest.mark.parametrize("override, message", [
+    ("search.bord_size=3", "did you mean 'board_size'"),
+    ("bord_size=3", "did you mean 'board_size'"),
+    ("serch.epochs=3", "did you mean 'search'"),
+    ("search.epochs=0", "greater than 0"),
+    ("search.epochs=2.5", "whole number"),
+    ("search.teacher=best", "one of meta, top1"),
+    ("run.quiet=maybe", "true or false"),
+    ("search.op_probs=3", "list"),
+    ("space.flops_max=-1", "at least 0"),
+    ("epochs", "key=value"),
+])
+def test_bad_keys_and_values_are_one_line_errors(override, message):
+    with pytest.raises(CreamError, match=message) as info:
+        load_config(SearchRun, None, [override])
+    assert "\n" not in str(info.value)
+
+
+def test_every_preset_loads_and_every_key_is_documented():
+    for kind, cls in (("search", SearchRun), ("retrain", RetrainRun)):
+        presets = sorted(preset_path(kind, "fashion_mnist").parent.glob("*.yaml"))
+        assert presets
+        for path in presets:
+            load_config(cls, path)
+        for line in describe(cls).splitlines():
+            assert line.endswith(":") or "  # " in line and not line.endswith("# ")
+    with pytest.raises(CreamError, match="no search preset named 'nope'"):
+        preset_path("search", "nope")
