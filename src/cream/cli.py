@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from cream.engine.signals import RunInterrupted
@@ -77,6 +78,8 @@ def cmd_search(args):
     if args.quiet:
         cfg.run.quiet = True
     result = run_search(cfg, force=args.force)
+    if os.environ.get("RANK", "0") != "0":
+        return
     done = "already finished: " if result.get("already_finished") else ""
     print(f"{done}chosen architecture {result['arch']}  ({result['flops']:.2f} M multiply-adds, "
           f"{result['params']:.2f} M params, search-val top-1 {result['val_top1']:.2f}%)")

@@ -32,5 +32,7 @@ def test_impossible_ranges_state_the_smallest_and_largest():
         plan_space(SMALL, 0, 0.5)
     with pytest.raises(CreamError, match=r"largest net needs only \d.*smallest"):
         plan_space(SMALL, 500, 1000)
+    with pytest.raises(CreamError, match=r"too narrow: the depths grown to fit flops_max, \[.*\], reach at most"):
+        plan_space(SMALL, 7.9, 8)
     with pytest.raises(CreamError, match="empty"):
         plan_space(SMALL, 9, 8)

@@ -24,7 +24,10 @@ def plot_search(path: Path, cloud: list[list[float]], board: list[dict], chosen:
         left.scatter([chosen["flops"]], [chosen["batch_accuracy"]], s=180, marker="*", c="gold", edgecolors="k",
                      label=f"chosen {chosen['arch']}", zorder=4)
     left.set(xlabel="multiply-adds (M)", ylabel="training-batch top-1 (%)", title="paths seen after warm-up")
-    left.legend(loc="lower right", fontsize=8)
+    if cloud or board:
+        left.legend(loc="lower right", fontsize=8)
+    else:
+        left.text(0.5, 0.5, "no prioritized paths (SPOS, or warm-up only)", ha="center", transform=left.transAxes)
     if history:
         epochs = [h["epoch"] for h in history]
         right.plot(epochs, [h["train_acc"] for h in history], "o-", label="train top-1 (sampled paths)")

@@ -56,6 +56,15 @@ class RunContext:
             dist.broadcast(tensor, 0)
         return tensor
 
+    def check_agree(self, value, what: str) -> None:
+        """Fail loudly if processes disagree on ``value`` (they must take identical decisions)."""
+        if not self.distributed:
+            return
+        values = [None] * self.world
+        dist.all_gather_object(values, value)
+        if any(v != values[0] for v in values):
+            raise RuntimeError(f"processes disagree on the {what}: {values}")
+
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier()

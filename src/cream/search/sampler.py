@@ -43,10 +43,7 @@ class PathSampler:
             arch = Arch.random(self.plan.depths, rng, probs)
             if self.plan.in_budget(arch):
                 return arch
-        raise CreamError(
-            f"no path within [{self.plan.flops_min:g}, {self.plan.flops_max:g}] M multiply-adds after "
-            f"{self.max_redraws} draws; widen the FLOPs range or raise search.max_redraws"
-        )
+        raise self._unreachable(self.max_redraws)
 
     def distinct(self, n: int, seed: int) -> list[Arch]:
         """``n`` distinct in-budget paths drawn uniformly (for SPOS's final choice and studies)."""
@@ -59,5 +56,9 @@ class PathSampler:
                 if len(found) == n:
                     break
         if not found:
-            raise CreamError("no path inside the FLOPs range could be drawn; widen the FLOPs range")
+            raise self._unreachable(self.max_redraws * n)
         return list(found)
+
+    def _unreachable(self, draws: int) -> CreamError:
+        return CreamError(f"no path within [{self.plan.flops_min:g}, {self.plan.flops_max:g}] M multiply-adds after "
+                          f"{draws} draws; widen the FLOPs range or raise search.max_redraws")

@@ -335,6 +335,7 @@ class SupernetSearch:
 
     def end_epoch(self, epoch: int) -> None:
         s = self.cfg.search
+        self.ctx.check_agree([(str(e.arch), e.accuracy) for e in self.board.entries], "prioritized board")
         ref = evaluate_path(self.supernet, self.reference, self.data, self.ctx, s.bn_batches, s.val_images)
         elapsed = self.elapsed + time.perf_counter() - self._clock
         row = {"epoch": epoch + 1, **self.meter.row(), "ref_val_acc": ref["top1"], "board_size": len(self.board),

@@ -91,11 +91,17 @@ def plan_space(spec: NetSpec, flops_min: float, flops_max: float, depths=None) -
         trial_table = measure_table(trial_spec)
     spec, table = trial_spec, trial_table
     plan = SpacePlan(spec, grow_depths(table, flops_max), table, flops_min, flops_max)
-    if table.macs(plan.largest) < flops_min:
+    if largest_at_spec < flops_min:
         raise CreamError(
             f"FLOPs range [{flops_min:g}, {flops_max:g}] M is impossible: the largest net needs only "
             f"{largest_at_spec:.2f} M and the smallest {smallest_at_spec:.2f} M at {spec.resolution} px; "
             "lower flops_min or raise the resolution or width"
+        )
+    if table.macs(plan.largest) < flops_min:
+        raise CreamError(
+            f"FLOPs range [{flops_min:g}, {flops_max:g}] M is too narrow: the depths grown to fit flops_max, "
+            f"{list(plan.depths)}, reach at most {table.macs(plan.largest):.2f} M; lower flops_min or set "
+            "space.depths"
         )
     return plan
 

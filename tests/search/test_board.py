@@ -1,0 +1,50 @@
+import pytest
+import torch
+
+from cream.search.board import PrioritizedBoard
+from cream.space import Arch
+
+
+def offer(board, text, accuracy, flops):
+    return board.consider(Arch.parse(text), accuracy, flops, torch.zeros(2, 1, 4, 4), torch.full((2, 3), accuracy))
+
+
+# (board before as (arch, acc, flops), offered path, enters?, board after by arch) with size 3, margin 5
+CASES = [
+    ("room on the board", [("0-0-0-0-0", 50, 5)], ("1-1-1-1-1", 10, 9), True, ["0-0-0-0-0", "1-1-1-1-1"]),
+    ("beats worst by margin", [("0-0-0-0-0", 50, 5), ("1-1-1-1-1", 40, 5), ("2-2-2-2-2", 30, 5)],
+     ("3-3-3-3-3", 35.5, 9), True, ["0-0-0-0-0", "1-1-1-1-1", "3-3-3-3-3"]),
+    ("better but within margin, more FLOPs", [("0-0-0-0-0", 50, 5), ("1-1-1-1-1", 40, 5), ("2-2-2-2-2", 30, 5)],
+     ("3-3-3-3-3", 34, 9), False, ["0-0-0-0-0", "1-1-1-1-1", "2-2-2-2-2"]),
+    ("better within margin with fewer FLOPs", [("0-0-0-0-0", 50, 5), ("1-1-1-1-1", 40, 5), ("2-2-2-2-2", 30, 5)],
+     ("3-3-3-3-3", 31, 4), True, ["0-0-0-0-0", "1-1-1-1-1", "3-3-3-3-3"]),
+    ("fewer FLOPs but not more accurate", [("0-0-0-0-0", 50, 5), ("1-1-1-1-1", 40, 5), ("2-2-2-2-2", 30, 5)],
+     ("3-3-3-3-3", 30, 1), False, ["0-0-0-0-0", "1-1-1-1-1", "2-2-2-2-2"]),
+    ("new best goes first", [("0-0-0-0-0", 50, 5), ("1-1-1-1-1", 40, 5), ("2-2-2-2-2", 30, 5)],
+     ("3-3-3-3-3", 90, 9), True, ["3-3-3-3-3", "0-0-0-0-0", "1-1-1-1-1"]),
+    ("accuracy ties break on fewer FLOPs", [("0-0-0-0-0", 50, 5)], ("1-1-1-1-1", 50, 4), True,
+     ["1-1-1-1-1", "0-0-0-0-0"]),
+    ("a path already on the board is refreshed, never doubled", [("0-0-0-0-0", 50, 5), ("1-1-1-1-1", 40, 5)],
+     ("1-1-1-1-1", 60, 5), True, ["1-1-1-1-1", "0-0-0-0-0"]),
+]
+
+
+@pytest.mark.parametrize("name, before, offered, enters, after", CASES, ids=[c[0] for c in CASES])
+def test_board_update_rules(name, before, offered, enters, after):
+    board = PrioritizedBoard(size=3, margin=5.0)
+    for text, acc, flops in before:
+        offer(board, text, acc, flops)
+    assert offer(board, *offered) == enters
+    assert [str(e.arch) for e in board.entries] == after
+
+
+def test_board_sorts_on_plain_numbers_with_tensors_stored_and_round_trips():
+    board = PrioritizedBoard(size=4, margin=0.0)
+    for i, acc in enumerate([30.0, 70.0, 70.0, 50.0]):
+        offer(board, f"{i}-0-0-0-0", acc, 10 - i)
+    assert [e.accuracy for e in board.entries] == [70.0, 70.0, 50.0, 30.0]
+    copy = PrioritizedBoard()
+    copy.load_state_dict(board.state_dict())
+    assert [(str(e.arch), e.accuracy, e.flops) for e in copy.entries] == \
+        [(str(e.arch), e.accuracy, e.flops) for e in board.entries]
+    assert torch.equal(copy.entries[0].soft_labels, board.entries[0].soft_labels)
