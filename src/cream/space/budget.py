@@ -41,8 +41,9 @@ class SpacePlan:
         return self.flops_min <= self.table.macs(arch) <= self.flops_max
 
 
-def grow_depths(table: FlopsTable, flops_max: float) -> tuple[int, ...]:
-    """Add blocks stage by stage in GROW_ORDER while the largest path still fits under ``flops_max``."""
+def grow_depths(table: FlopsTable, flops_max: float, op: int = NUM_OPS - 1) -> tuple[int, ...]:
+    """Add blocks stage by stage in GROW_ORDER while the all-``op`` path (by default the largest) still fits
+    under ``flops_max``."""
     depths = [1] * len(MAX_DEPTHS)
     grew = True
     while grew:
@@ -51,7 +52,7 @@ def grow_depths(table: FlopsTable, flops_max: float) -> tuple[int, ...]:
             if depths[s] == MAX_DEPTHS[s]:
                 continue
             depths[s] += 1
-            if table.macs(Arch.uniform(depths, NUM_OPS - 1)) <= flops_max:
+            if table.macs(Arch.uniform(depths, op)) <= flops_max:
                 grew = True
             else:
                 depths[s] -= 1
