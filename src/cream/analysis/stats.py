@@ -1,0 +1,67 @@
+"""Rank correlation of two score lists (scipy), and a paired bootstrap of the difference between two studies."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+from scipy import stats
+
+
+def _finite_or_none(value: float) -> float | None:
+    """JSON has no NaN: an undefined statistic (e.g. all scores equal) is reported as null."""
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def fmt(value: float | None) -> str:
+    """A statistic for people: three significant digits, or 'undefined'."""
+    return "undefined" if value is None else f"{value:.3g}"
+
+
+def rank_correlation(x, y) -> dict:
+    """Kendall tau-b (with its two-sided p-value) and Spearman rho of paired scores ``x`` and ``y``."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"rank correlation needs two equally long lists, got {x.shape} and {y.shape}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)  # reported as None instead
+        kendall = stats.kendalltau(x, y)
+        spearman = stats.spearmanr(x, y)
+    return {"n": len(x), "kendall_tau": _finite_or_none(kendall.statistic),
+            "kendall_p": _finite_or_none(kendall.pvalue), "spearman_rho": _finite_or_none(spearman.statistic),
+            "spearman_p": _finite_or_none(spearman.pvalue)}
+
+
+def _tau(x: np.ndarray, y: np.ndarray) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)  # NaN, counted by the caller
+        return float(stats.kendalltau(x, y).statistic)
+
+
+def bootstrap_tau_difference(ws_a, sa_a, ws_b, sa_b, resamples: int = 5000, seed: int = 0,
+                             confidence: float = 0.95) -> dict:
+    """tau(ws_a, sa_a) - tau(ws_b, sa_b) with a percentile confidence interval from a paired bootstrap.
+
+    Entry ``i`` of all four lists belongs to the same path; each resample draws paths with replacement and
+    keeps the four scores of a path together, so the two studies' shared noise (the same paths) cancels.
+    Resamples where a tau is undefined (all drawn scores equal) are left out and counted.
+    """
+    ws_a, sa_a, ws_b, sa_b = (np.asarray(v, dtype=float) for v in (ws_a, sa_a, ws_b, sa_b))
+    n = len(ws_a)
+    if not all(len(v) == n for v in (sa_a, ws_b, sa_b)):
+        raise ValueError("the four score lists must have one entry per shared path")
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(resamples):
+        i = rng.integers(0, n, n)
+        diffs.append(_tau(ws_a[i], sa_a[i]) - _tau(ws_b[i], sa_b[i]))
+    diffs = np.asarray(diffs)
+    valid = diffs[np.isfinite(diffs)]
+    point = _tau(ws_a, sa_a) - _tau(ws_b, sa_b)
+    tail = 100 * (1 - confidence) / 2
+    low, high = (np.percentile(valid, [tail, 100 - tail]) if len(valid) else (math.nan, math.nan))
+    return {"tau_difference": _finite_or_none(point), "low": _finite_or_none(low), "high": _finite_or_none(high),
+            "confidence": confidence, "resamples": resamples, "valid_resamples": int(len(valid)), "seed": seed,
+            "significant": bool(len(valid)) and not low <= 0.0 <= high}
