@@ -86,6 +86,19 @@ def cmd_search(args):
     print(f"results in {cfg.run.out_dir}: result.json, summary.csv, search.png, search.log, tensorboard/")
 
 
+def cmd_subset(args):
+    from cream.analysis.subset import choose_subset, read_class_list, write_subset
+
+    class_list = read_class_list(args.class_list) if args.class_list else None
+    subset = choose_subset(args.src, args.classes, args.train_per_class, args.val_per_class, args.seed, class_list)
+    counts = write_subset(subset, args.src, args.dst, force=args.force, copy=args.copy)
+    ways = ", ".join(f"{n} as {way}s" for way, n in counts.items() if n)
+    print(f"{len(subset.classes)} classes, {len(subset.files['train'])} train and {len(subset.files['val'])} val "
+          f"images ({ways}) in {args.dst}, listed in classes.txt and images.txt")
+    print(f"use it with data.dataset=imagefolder data.root={args.dst} space.in_chans=3 "
+          f"space.num_classes={len(subset.classes)}")
+
+
 def _add_run_options(p, kind):
     p.add_argument("config", nargs="?", default="fashion_mnist",
                    help=f"a preset name under configs/{kind}/ or a YAML file (default: fashion_mnist)")
@@ -114,6 +127,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="search: train the supernet with prioritized paths, pick an architecture")
     _add_run_options(p, "search")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("subset", help="write a class/count subset of an ImageFolder tree (subImageNet-style)")
+    p.add_argument("--src", required=True, help="an ImageFolder tree with train/CLASS/* and val/CLASS/*; never changed")
+    p.add_argument("--dst", required=True, help="an empty (or new) folder for the subset")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--classes", type=_positive_int, default=100, help="classes to draw with --seed (default 100)")
+    which.add_argument("--class-list", help="a file with the class folder names to keep, one per line")
+    p.add_argument("--train-per-class", type=_positive_int, default=250, help="train images per class (default 250)")
+    p.add_argument("--val-per-class", type=_positive_int, default=50, help="val images per class (default 50)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the class and image draws (same seed, same subset)")
+    p.add_argument("--force", action="store_true", help="replace an earlier subset in --dst")
+    p.add_argument("--copy", action="store_true", help="copy the images instead of linking them")
+    p.set_defaults(func=cmd_subset)
     return parser
 
 

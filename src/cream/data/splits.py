@@ -27,6 +27,13 @@ def split_train_val(labels: torch.Tensor, val_fraction: float, seed: int) -> tup
     return torch.from_numpy(np.sort(np.concatenate(train))), torch.from_numpy(np.sort(np.concatenate(val)))
 
 
+def choose_classes(num_classes: int, n: int, seed: int) -> list[int]:
+    """``n`` distinct class indices out of ``num_classes``, drawn with ``seed``, in ascending order."""
+    if not 1 <= n <= num_classes:
+        raise CreamError(f"cannot choose {n} classes out of {num_classes}; ask for 1 to {num_classes}")
+    return sorted(np.random.default_rng(seed).choice(num_classes, n, replace=False).tolist())
+
+
 def select_per_class(labels: torch.Tensor, indices: torch.Tensor, classes: list[int] | None,
                      per_class: int | None, seed: int) -> torch.Tensor:
     """Keep ``indices`` whose label is in ``classes`` (all if None), at most ``per_class`` each (seeded)."""

@@ -1,0 +1,170 @@
+"""``cream subset``: a class/count subset of an ImageFolder tree (subImageNet-style), written as links.
+
+The selection is the one ``build_data`` makes in memory from ``data.classes``, ``data.train_per_class`` and
+``data.val_per_class`` (``choose_classes`` and ``select_per_class`` in ``cream.data.splits``), so a subset on
+disk holds exactly the images the same keys select from the full tree, and Fashion-MNIST subsets need no files.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from cream.data.imagefolder import scan_split
+from cream.data.splits import choose_classes, select_per_class
+from cream.errors import CreamError
+
+SPLITS = ("train", "val")
+OUTPUTS = ("train", "val", "classes.txt", "images.txt")
+
+
+@dataclass(frozen=True)
+class Subset:
+    """The chosen class names (sorted, so an ImageFolder reader labels them 0..K-1 in this order) and, per
+    split, the chosen images as paths relative to the split folder (``CLASS/FILE``), sorted."""
+
+    classes: list[str]
+    files: dict[str, list[str]]
+
+
+def read_class_list(path: str | Path) -> list[str]:
+    """Class names, one per line; blank lines and lines starting with '#' are skipped."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as e:
+        raise CreamError(f"cannot read the class list {path} ({e.strerror}); pass a text file with one class "
+                         "name per line") from None
+    names = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    if not names:
+        raise CreamError(f"the class list {path} names no classes; write one class folder name per line")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise CreamError(f"the class list {path} names {repeated[0]!r} more than once; list each class once")
+    for name in names:
+        check_component(name, f"class {name!r} in {path}")
+    return names
+
+
+def check_component(name: str, what: str) -> None:
+    """A class or file name must be one plain path component, so joining it to a folder stays inside it."""
+    if name in ("", ".", "..") or "/" in name or "\0" in name or "\n" in name or "\r" in name \
+            or (os.altsep and os.altsep in name):
+        raise CreamError(f"{what} is not a plain file name (it must not be empty, '.', '..' or hold '/' or a "
+                         "line break); rename it")
+
+
+def choose_subset(src: str | Path, classes: int | None = 100, train_per_class: int | None = 250,
+                  val_per_class: int | None = 50, seed: int = 0, class_list: list[str] | None = None) -> Subset:
+    """Pick classes (``class_list``, or ``classes`` drawn with ``seed``) and images per class from ``src``."""
+    names, samples = {}, {}
+    for split in SPLITS:
+        names[split], samples[split] = scan_split(src, split)
+    if names["train"] != names["val"]:
+        only = sorted(set(names["train"]) ^ set(names["val"]))
+        raise CreamError(f"{src}/train and {src}/val hold different class folders (e.g. {only[0]!r}); make them "
+                         "match")
+    all_names = names["train"]
+    if class_list is not None:
+        unknown = [n for n in class_list if n not in all_names]
+        if unknown:
+            raise CreamError(f"class {unknown[0]!r} of the class list is not a folder in {src}/train "
+                             f"({len(unknown)} unknown in all); fix the list")
+        chosen = sorted(all_names.index(n) for n in class_list)
+    else:
+        chosen = choose_classes(len(all_names), classes, seed)
+    files = {}
+    for split, per_class in (("train", train_per_class), ("val", val_per_class)):
+        root = Path(src) / split
+        labels = torch.tensor([label for _, label in samples[split]])
+        counts = torch.bincount(labels, minlength=len(all_names))
+        short = [all_names[c] for c in chosen if per_class is not None and counts[c] < per_class]
+        if short:
+            flag = f"--{split}-per-class"
+            raise CreamError(f"class {short[0]!r} has only {int(counts[all_names.index(short[0])])} images in "
+                             f"{root}, fewer than the {per_class} asked for ({len(short)} such classes); "
+                             f"lower {flag} or leave those classes out with --class-list")
+        keep = select_per_class(labels, torch.arange(len(labels)), chosen, per_class, seed).tolist()
+        files[split] = sorted(_relative(samples[split][i][0], root) for i in keep)
+    return Subset([all_names[c] for c in chosen], files)
+
+
+def _relative(path: str, root: Path) -> str:
+    rel = Path(path).relative_to(root)
+    for part in rel.parts:
+        check_component(part, f"image {path}")
+    return rel.as_posix()
+
+
+def write_subset(subset: Subset, src: str | Path, dst: str | Path, force: bool = False,
+                 copy: bool = False) -> dict[str, int]:
+    """Write ``dst/{train,val}/CLASS/FILE`` (hard links, else symlinks, else copies; copies with ``copy``),
+    ``classes.txt`` and ``images.txt``. Returns how many files each way was used for.
+
+    Nothing is written outside ``dst`` and nothing under ``src`` changes: every name is one plain path component,
+    earlier outputs (symlinks included) are removed without being followed, and each file is created anew. A hard
+    link shares its file with the source, so edit neither in place (tools that rewrite images write new files).
+    """
+    src, dst = Path(src).resolve(), Path(dst)
+    _check_apart(src, dst.resolve())
+    _prepare(dst, force)
+    root = dst.resolve()
+    counts = {"hardlink": 0, "symlink": 0, "copy": 0}
+    for split in SPLITS:
+        for rel in subset.files[split]:
+            target = root / split / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            counts[_place(src / split / rel, target, copy)] += 1
+    (root / "classes.txt").write_text("".join(f"{name}\n" for name in subset.classes))
+    (root / "images.txt").write_text("".join(f"{split}/{rel}\n" for split in SPLITS for rel in subset.files[split]))
+    return counts
+
+
+def _check_apart(src: Path, dst: Path) -> None:
+    if dst == src or dst.is_relative_to(src) or src.is_relative_to(dst):
+        raise CreamError(f"--dst {dst} and --src {src} overlap; the subset must go to a folder outside the source "
+                         "(and the source must not lie inside it)")
+
+
+def _prepare(dst: Path, force: bool) -> None:
+    """Make ``dst`` an empty folder, or (with ``force``) remove an earlier subset's outputs from it."""
+    if dst.is_symlink() and not dst.exists():
+        raise CreamError(f"--dst {dst} is a dangling symlink; remove it or choose another folder")
+    if dst.exists() and not dst.is_dir():
+        raise CreamError(f"--dst {dst} is a file, not a folder; choose another path")
+    if dst.is_dir() and any(dst.iterdir()):
+        if not force:
+            raise CreamError(f"--dst {dst} exists and is not empty; choose an empty folder or pass --force to "
+                             "replace an earlier subset there")
+        for name in OUTPUTS:
+            target = dst / name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)  # never follows symlinks inside
+            elif target.is_symlink() or target.exists():
+                target.unlink()
+        left = sorted(p.name for p in dst.iterdir())
+        if left:
+            raise CreamError(f"--dst {dst} holds {left[0]!r}, which is not part of a subset; --force only replaces "
+                             "train/, val/, classes.txt and images.txt, so empty the folder yourself")
+    dst.mkdir(parents=True, exist_ok=True)
+
+
+def _place(source: Path, target: Path, copy: bool) -> str:
+    """Link or copy one image; ``target`` is new, so nothing existing is followed or overwritten."""
+    if not copy:
+        try:
+            os.link(source, target)
+            return "hardlink"
+        except OSError:  # another file system, or links not allowed: try a symlink
+            pass
+        try:
+            os.symlink(source.resolve(), target)
+            return "symlink"
+        except OSError:
+            pass
+    with open(source, "rb") as f_in, open(target, "xb") as f_out:
+        shutil.copyfileobj(f_in, f_out)
+    return "copy"
