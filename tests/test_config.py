@@ -41,3 +41,10 @@ def test_every_preset_loads_and_every_key_is_documented():
             assert line.endswith(":") or "  # " in line and not line.endswith("# ")
     with pytest.raises(CreamError, match="no search preset named 'nope'"):
         preset_path("search", "nope")
+
+
+def test_a_partly_given_section_keeps_the_defaults_its_run_kind_sets():
+    # RetrainRun's run section defaults to out_dir runs/retrain; setting run.seed must not reset it.
+    cfg = load_config(RetrainRun, None, ["run.seed=3"])
+    assert cfg.run.seed == 3 and cfg.run.out_dir == "runs/retrain"
+    assert "out_dir: 'runs/retrain'" in describe(RetrainRun)

@@ -204,6 +204,7 @@ def load_config(cls, source: str | Path | None, overrides: list[str] = ()):
 
 def build(cls, values: dict[str, dict[str, Any]]):
     """Instantiate ``cls`` from nested values, checking every key's name, type and bounds."""
+    defaults = cls()
     sections = {}
     for section, body in values.items():
         section_cls = _section_type(cls, section)
@@ -214,7 +215,8 @@ def build(cls, values: dict[str, dict[str, Any]]):
             if name not in fields:
                 raise CreamError(f"unknown config key {section}.{name}{_suggest(name, fields)}")
             checked[name] = _check(f"{section}.{name}", value, hints[name], fields[name].metadata)
-        sections[section] = section_cls(**checked)
+        # Keys not given keep the defaults ``cls`` sets for this section (e.g. RetrainRun's run.out_dir).
+        sections[section] = dataclasses.replace(getattr(defaults, section), **checked)
     return cls(**sections)
 
 
@@ -252,11 +254,10 @@ def describe(cls) -> str:
     """Every key with its default and meaning (``cream search --keys``)."""
     lines = []
     for section in dataclasses.fields(cls):
-        section_cls = _section_type(cls, section.name)
+        defaults = getattr(cls(), section.name)
         lines.append(f"{section.name}:")
-        for f in dataclasses.fields(section_cls):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            lines.append(f"  {f.name}: {default!r:<12}  # {f.metadata.get('doc', '')}")
+        for f in dataclasses.fields(defaults):
+            lines.append(f"  {f.name}: {getattr(defaults, f.name)!r:<12}  # {f.metadata.get('doc', '')}")
     return "\n".join(lines)
 
 
