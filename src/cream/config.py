@@ -130,7 +130,10 @@ class RetrainConfig:
     lr: float = key(0.064, "learning rate at a total batch of lr_batch (scaled linearly)", positive=True)
     lr_batch: int = key(1024, "total batch size at which lr applies", positive=True)
     weight_decay: float = key(1e-5, "weight decay", low=0.0)
-    sched: str = key("cosine", "timm scheduler name (create_scheduler_v2): cosine, step, ...")
+    sched: Literal["cosine", "step"] = key(
+        "cosine", "timm scheduler (create_scheduler_v2): cosine to min_lr, or step decay by decay_rate")
+    sched_per: Literal["epoch", "step"] = key(
+        "epoch", "update the lr once per epoch (timm's train.py, the paper) or after every optimizer step")
     warmup_epochs: float = key(3.0, "linear warm-up epochs", low=0.0)
     warmup_lr: float = key(1e-6, "learning rate at the start of warm-up", low=0.0)
     min_lr: float = key(1e-5, "floor of the cosine schedule", low=0.0)
@@ -138,9 +141,13 @@ class RetrainConfig:
     decay_rate: float = key(0.973, "step schedule: factor per decay", positive=True)
     drop_path: float = key(0.0, "stochastic depth rate", low=0.0, high=0.99)
     label_smoothing: float = key(0.1, "label smoothing", low=0.0, high=0.99)
-    ema_decay: float = key(0.9999, "model EMA decay (0 = off)", low=0.0, high=0.99999999)
+    mixup: float = key(0.0, "mixup alpha (0 = off; timm Mixup with soft-target loss)", low=0.0)
+    cutmix: float = key(0.0, "cutmix alpha (0 = off)", low=0.0)
+    ema_decay: float = key(0.9999, "model EMA decay (0 = off); the EMA is what best.pth is chosen by and tested",
+                           low=0.0, high=0.99999999)
     clip_grad: float = key(0.0, "clip gradients to this norm (0 = off)", low=0.0)
-    init: str | None = key(None, "start from these weights (our checkpoint or a released one)")
+    init: str | None = key(None, "start from these weights (our checkpoint or a released one; a different class "
+                                 "count gets a fresh classifier)")
 
 
 @dataclass
@@ -163,6 +170,52 @@ class RetrainRun:
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
 
 
+@dataclass
+class EvalConfig:
+    checkpoint: str = key("", "weights to test: our .pth, a released .pth.tar or an exported .safetensors")
+    arch: str | None = key(None, "architecture when the file holds none: a paper name (cream_287) or a string")
+    resolution: int | None = key(None, "test resolution; null = the checkpoint's, the paper model's, or 224",
+                                 positive=True)
+    plain: bool = key(False, "also test the plain weights when the checkpoint has EMA weights")
+    latency_batch: int = key(256, "the large batch of the latency measurement (the other is 1)", positive=True)
+    latency_repeats: int = key(20, "timed forward passes per batch size (the median is reported)", positive=True)
+    latency_warmup: int = key(5, "untimed forward passes before timing", low=0)
+    out: str | None = key(None, "where to write test.json; null = beside the checkpoint")
+
+
+@dataclass
+class EvalRun:
+    """``cream test``: run + data + test."""
+
+    run: RunConfig = field(default_factory=RunConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    test: EvalConfig = field(default_factory=EvalConfig)
+
+
+@dataclass
+class ExportConfig:
+    checkpoint: str | None = key(None, "weights to export: our .pth, a released .pth.tar or a .safetensors")
+    supernet: str | None = key(None, "or a search checkpoint (last.pth) to extract the path `arch` from")
+    arch: str | None = key(None, "architecture: needed with supernet, or for checkpoints that hold none")
+    resolution: int | None = key(None, "input side of the exported model; null = the checkpoint's", positive=True)
+    formats: list[Literal["onnx", "torchscript", "safetensors"]] = key(
+        ["onnx", "torchscript", "safetensors"], "formats to write")
+    out: str | None = key(None, "output path without suffix; null = beside the input, named after it (or the arch)")
+    plain: bool = key(False, "export the plain weights even when the checkpoint has EMA weights")
+    bn_batches: int = key(20, "supernet: training batches to recalibrate BatchNorm on", positive=True)
+    check_batch: int = key(4, "images in the fixed batch the exported model is checked on", positive=True)
+    atol: float = key(1e-4, "largest allowed difference between exported and PyTorch outputs", positive=True)
+
+
+@dataclass
+class ExportRun:
+    """``cream export``: run + data (for BatchNorm recalibration of a supernet path) + export."""
+
+    run: RunConfig = field(default_factory=RunConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+
+
 # ---------------------------------------------------------------- loading and checking
 
 
@@ -180,10 +233,12 @@ def preset_path(kind: str, name_or_path: str) -> Path:
     return preset
 
 
-def load_config(cls, source: str | Path | None, overrides: list[str] = ()):
-    """Defaults of ``cls``, then the YAML file ``source`` (if any), then ``key=value`` overrides."""
+def load_config(cls, source: str | Path | dict | None, overrides: list[str] = ()):
+    """Defaults of ``cls``, then ``source`` (a YAML file or a mapping of sections), then ``key=value`` overrides."""
     values: dict[str, dict[str, Any]] = {}
-    if source is not None:
+    if isinstance(source, dict):
+        values = {section: dict(body) for section, body in source.items()}
+    elif source is not None:
         try:
             loaded = yaml.safe_load(Path(source).read_text())
         except yaml.YAMLError as e:

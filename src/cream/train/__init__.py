@@ -1,0 +1,1 @@
+"""Training and shipping a child net: the recipe, retraining, loading any checkpoint, testing and export."""
