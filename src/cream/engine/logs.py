@@ -5,10 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import platform
 import sys
 from pathlib import Path
 
+import timm
+import torch
 from tqdm import tqdm
+
+import cream
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -16,6 +21,12 @@ def write_text_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     tmp.replace(path)
+
+
+def versions() -> dict:
+    """Versions that decide a run's numbers, stored with its results."""
+    return {"cream": cream.__version__, "torch": torch.__version__, "timm": timm.__version__,
+            "python": platform.python_version()}
 
 
 class RunLog:

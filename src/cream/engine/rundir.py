@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 from pathlib import Path
@@ -67,3 +68,16 @@ def check_same_config(saved: dict, current: dict, run_dir: Path) -> None:
             if dotted not in RESUMABLE_CHANGES and old != value:
                 raise CreamError(f"{run_dir} holds a run with {dotted}={old!r}, not {value!r}; resume it unchanged, "
                                  "pick another run.out_dir, or start afresh with --force")
+
+
+def finished_result(run_dir: RunDir, config: dict, resume: str, what: str) -> dict | None:
+    """A finished run's result.json (marked ``already_finished``), or None when the run has not finished."""
+    path = run_dir.file("result.json")
+    if not path.exists():
+        return None
+    if resume == "never":
+        raise CreamError(f"{run_dir.path} holds a finished {what}; use --force to replace it or another run.out_dir")
+    result = json.loads(path.read_text())
+    check_same_config(result["config"], config, run_dir.path)
+    result["already_finished"] = True
+    return result

@@ -1,0 +1,373 @@
+"""``cream retrain``: train one architecture from scratch with a timm recipe.
+
+Reading order: ``ChildTraining`` (the net, optimizer, schedule, EMA and loss; ``train_step``, ``train_epoch``,
+``evaluate``) -> ``train_from_scratch`` (that in memory, for studies that retrain many nets) -> ``run_retrain``
+and ``Retrain`` (the same loop with a run directory: resume, checkpoints, summary, TensorBoard, progress, signals).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+
+import numpy as np
+import torch
+import yaml
+from torch.nn.parallel import DistributedDataParallel
+
+from cream.config import RetrainConfig, RetrainRun, to_dict
+from cream.data import DataBundle, build_data
+from cream.engine.checkpoint import load_latest, save_atomic
+from cream.engine.context import RunContext, setup_context, teardown_context
+from cream.engine.evaluate import evaluate
+from cream.engine.logs import RunLog, versions, write_text_atomic
+from cream.engine.rundir import RunDir, check_same_config, finished_result
+from cream.engine.signals import RunInterrupted, StopRequest
+from cream.errors import CreamError
+from cream.space.arch import Arch
+from cream.space.flops import count_macs, count_params
+from cream.space.net import NetSpec, build_child
+from cream.train.recipe import create_ema, create_mixup, create_optimizer, create_scheduler, scaled_lr, training_loss
+from cream.train.target import retrain_target
+from cream.train.weights import init_from
+
+CHECKPOINT, BEST = "last.pth", "best.pth"
+OUTPUTS = ("last.pth", "last.pth.prev", "last.pth.tmp", "best.pth", "best.pth.prev", "best.pth.tmp", "result.json",
+           "summary.csv", "retrain.log", "tensorboard", "config.yaml")
+
+
+class EpochMeter:
+    """Sums over the steps of one epoch; saved in checkpoints so a resumed epoch reports like an unbroken one."""
+
+    FIELDS = ("loss", "correct", "images", "steps", "seconds", "skipped")
+
+    def __init__(self, state: dict | None = None):
+        self.sums = dict.fromkeys(self.FIELDS, 0.0) if state is None else dict(state)
+
+    def add(self, **values) -> None:
+        for k, v in values.items():
+            self.sums[k] += v
+
+    def row(self) -> dict:
+        s = self.sums
+        return {"train_loss": s["loss"] / max(s["steps"], 1), "train_acc": 100 * s["correct"] / max(s["images"], 1),
+                "images_per_s": s["images"] / max(s["seconds"], 1e-9), "skipped_steps": int(s["skipped"])}
+
+
+class ChildTraining:
+    """A child net with its optimizer, lr schedule, EMA and loss, trained one step and one epoch at a time."""
+
+    def __init__(self, net: torch.nn.Module, recipe: RetrainConfig, ctx: RunContext, steps_per_epoch: int,
+                 batch_size: int, num_classes: int, nonfinite: str = "stop", compile_model: bool = False):
+        self.recipe, self.ctx, self.nonfinite = recipe, ctx, nonfinite
+        self.net = ctx.prepare_model(net)
+        self.model = DistributedDataParallel(self.net) if ctx.distributed else self.net
+        if compile_model:
+            self.model = torch.compile(self.model)
+        self.optimizer = create_optimizer(self.net, recipe, batch_size * ctx.world)
+        self.scheduler = create_scheduler(self.optimizer, recipe, steps_per_epoch)
+        self.ema = create_ema(self.net, recipe)
+        self.mixup = create_mixup(recipe, num_classes, batch_size)
+        self.loss_fn = training_loss(recipe, self.mixup)
+        self.step = 0
+        self.meter = EpochMeter()
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def train_epoch(self, loader, epoch: int, start: int = 0):
+        """Train on ``loader``'s batches of ``epoch`` from batch ``start``, yielding the step count after each."""
+        self.net.train()
+        self.scheduler.step(epoch)  # per-epoch schedules; per-step ones move in train_step
+        tick = time.perf_counter()
+        for x, y in loader.batches(epoch, start):
+            self.train_step(x, y)
+            now = time.perf_counter()
+            self.meter.add(seconds=now - tick)
+            tick = now
+            yield self.step
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        ctx = self.ctx
+        x, y = ctx.to_device(x), y.to(ctx.device)
+        target = y
+        if self.mixup is not None:
+            x, target = self.mixup(x, y)
+        with ctx.autocast():
+            logits = self.model(x).float()
+        loss = self.loss_fn(logits, target)
+        # One host-device sync per step: loss and correct count, summed over processes.
+        totals = ctx.all_reduce(torch.stack([loss.detach(), (logits.argmax(1) == y).sum().float(),
+                                             torch.tensor(float(len(y)), device=ctx.device)]))
+        loss_sum, correct, images = totals.tolist()
+        finite = math.isfinite(loss_sum)
+        if not finite and self.nonfinite != "skip":
+            raise CreamError(f"non-finite training loss at step {self.step}; lower retrain.lr, or set "
+                             "run.nonfinite=skip to skip such steps")
+        self.optimizer.zero_grad(set_to_none=True)
+        if finite:
+            loss.backward()
+            if self.recipe.clip_grad > 0:
+                torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.recipe.clip_grad)
+            self.optimizer.step()
+            if self.ema is not None:
+                self.ema.update(self.net, step=self.step + 1)
+            self.meter.add(loss=loss_sum / ctx.world, correct=correct, images=images, steps=1)
+        else:
+            self.meter.add(skipped=1)
+        self.step += 1
+        self.scheduler.step_update(self.step)
+
+    def evaluate(self, loader) -> dict:
+        """Top-1/top-5/loss of the model on ``loader`` (``val_*``) and of its EMA (``ema_*``) when there is one."""
+        self.net.eval()
+        row = {f"val_{k}": v for k, v in evaluate(self.net, loader, self.ctx).items() if k != "images"}
+        if self.ema is not None:
+            row.update({f"ema_{k}": v for k, v in evaluate(self.ema.module, loader, self.ctx).items()
+                        if k != "images"})
+        return row
+
+    def final_metrics(self, row: dict) -> dict:
+        """The ``val_*`` metrics of the weights a run ships: the EMA when there is one."""
+        prefix = "ema_" if self.ema is not None else "val_"
+        return {f"val_{k}": row[f"{prefix}{k}"] for k in ("top1", "top5", "loss")}
+
+    def state_dict(self) -> dict:
+        return {"model": self.net.state_dict(), "ema": self.ema.module.state_dict() if self.ema else None,
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "step": self.step, "meter": self.meter.sums, "rng": rng_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.net.load_state_dict(state["model"])
+        if self.ema is not None:
+            self.ema.module.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step, self.meter = state["step"], EpochMeter(state["meter"])
+        set_rng_state(state["rng"])
+        self.scheduler.step_update(self.step)
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)  # timm's Mixup draws from numpy
+    random.seed(seed)
+
+
+def rng_state() -> dict:
+    """Global random states as plain data (loadable with weights_only=True)."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "python": random.getstate(),
+            "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss]}
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    name, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+
+
+def _check_data(data: DataBundle, spec: NetSpec, batch_size: int) -> None:
+    if data.num_classes != spec.num_classes:
+        raise CreamError(f"the net has {spec.num_classes} classes but the data has {data.num_classes}; set "
+                         f"space.num_classes={data.num_classes}")
+    if len(data.train) == 0:
+        raise CreamError(f"the training set holds fewer images than one batch ({batch_size} per process); lower "
+                         "data.batch_size or use more data")
+
+
+def net_size(arch: Arch, spec: NetSpec) -> tuple[float, float]:
+    """(million multiply-adds per image at the spec's resolution, million parameters) of ``arch``."""
+    net = build_child(arch, spec).eval()
+    return count_macs(net, torch.zeros(1, spec.in_chans, spec.resolution, spec.resolution)), count_params(net)
+
+
+def train_from_scratch(arch: Arch, spec: NetSpec, data: DataBundle, recipe: RetrainConfig, ctx: RunContext,
+                       seed: int = 0, log=None) -> dict:
+    """Train a fresh child net on ``data.train`` with ``recipe``; no files are written.
+
+    Seeds torch, numpy and random with ``seed`` (initialisation, dropout, mixup; the data order is the
+    loader's own). Returns val top-1/top-5/loss on ``data.val`` of the final model (its EMA when the recipe
+    keeps one), the last epoch's train loss and accuracy, and the seconds it all took.
+    """
+    began = time.perf_counter()
+    batch_size = data.train.batch_size
+    _check_data(data, spec, batch_size)
+    seed_everything(seed)
+    training = ChildTraining(build_child(arch, spec, drop_path_rate=recipe.drop_path), recipe, ctx,
+                             len(data.train), batch_size, spec.num_classes)
+    row = {}
+    for epoch in range(recipe.epochs):
+        for _ in training.train_epoch(data.train, epoch):
+            pass
+        row, training.meter = training.meter.row(), EpochMeter()
+        if log is not None:
+            log(f"{arch} epoch {epoch + 1}/{recipe.epochs}  loss {row['train_loss']:.3f}  train {row['train_acc']:.1f}%"
+                f"  {row['images_per_s']:.0f} img/s")
+    final = training.final_metrics(training.evaluate(data.val))
+    return {**final, "train_loss": row["train_loss"], "train_acc": row["train_acc"],
+            "seconds": time.perf_counter() - began}
+
+
+# ---------------------------------------------------------------------------------------------- the run
+
+
+def run_retrain(cfg: RetrainRun, force: bool = False) -> dict:
+    """Run (or resume, or just report) the retraining described by ``cfg``; returns result.json's content."""
+    arch, spec = retrain_target(cfg.retrain.arch, cfg.space)
+    ctx = setup_context(cfg.run)
+    run_dir = RunDir(cfg.run.out_dir, OUTPUTS)
+    try:
+        if ctx.is_main:
+            run_dir.acquire()
+            if force:
+                run_dir.clear()
+        ctx.barrier()
+        finished = finished_result(run_dir, to_dict(cfg), cfg.run.resume, "retraining")
+        if finished is not None:
+            return finished
+        retrain = Retrain(cfg, ctx, run_dir, arch, spec)
+        try:
+            retrain.train()
+            return retrain.finish()
+        finally:
+            retrain.log.close()
+    finally:
+        if ctx.is_main:
+            run_dir.release()
+        teardown_context(ctx)
+
+
+class Retrain:
+    """One retraining run in a run directory: ``ChildTraining`` plus resume, checkpoints, logs and progress."""
+
+    def __init__(self, cfg: RetrainRun, ctx: RunContext, run_dir: RunDir, arch: Arch, spec: NetSpec):
+        self.cfg, self.ctx, self.dir, self.arch, self.spec = cfg, ctx, run_dir, arch, spec
+        r = cfg.retrain
+        self.data = build_data(cfg.data, self.spec.resolution, self.spec.in_chans, "retrain", seed=cfg.run.seed,
+                               rank=ctx.rank, world=ctx.world)
+        _check_data(self.data, self.spec, cfg.data.batch_size)
+        self.steps_per_epoch = len(self.data.train)
+        self.macs, self.params = net_size(self.arch, self.spec)
+
+        self.log = RunLog(run_dir.path if ctx.is_main else None, "retrain", cfg.run.quiet)
+        ckpt = self.checkpoint_to_resume()
+        seed_everything(cfg.run.seed)
+        net = build_child(self.arch, self.spec, drop_path_rate=r.drop_path)
+        if ckpt is None and r.init:
+            init_from(net, r.init, self.arch, log=self.log.info)
+        self.training = ChildTraining(net, r, ctx, self.steps_per_epoch, cfg.data.batch_size,
+                                      self.spec.num_classes, cfg.run.nonfinite, cfg.run.compile)
+        self.history: list[dict] = []
+        self.best_top1 = -1.0
+        self.elapsed = 0.0
+        if ckpt is None:
+            self.start_fresh()
+        else:
+            self.training.load_state_dict(ckpt)
+            self.history, self.best_top1, self.elapsed = ckpt["history"], ckpt["best_top1"], ckpt["elapsed"]
+            self.log.info(f"resumed {self.dir.path} at step {self.training.step} "
+                          f"(epoch {self.training.step // self.steps_per_epoch + 1})")
+        self._clock = time.perf_counter()
+
+    # ------------------------------------------------------------------ resume
+
+    def checkpoint_to_resume(self) -> dict | None:
+        path = self.dir.file(CHECKPOINT)
+        if self.cfg.run.resume == "never":
+            if path.exists():
+                raise CreamError(f"{self.dir.path} holds a retrain checkpoint; resume it (run.resume=auto), "
+                                 "use --force to start afresh, or pick another run.out_dir")
+            return None
+        ckpt = load_latest(path, log=self.log.info)
+        if ckpt is not None:
+            check_same_config(ckpt["config"], to_dict(self.cfg), self.dir.path)
+        return ckpt
+
+    def start_fresh(self) -> None:
+        if self.ctx.is_main:
+            self.dir.file("config.yaml").write_text(yaml.safe_dump(to_dict(self.cfg), sort_keys=False))
+        r = self.cfg.retrain
+        self.log.info(
+            f"retrain: {self.arch} at {self.spec.resolution} px ({self.macs:.2f} M multiply-adds, "
+            f"{self.params:.2f} M params), {r.epochs} epochs of {self.steps_per_epoch} steps, "
+            f"batch {self.cfg.data.batch_size}x{self.ctx.world}, {r.opt} lr "
+            f"{scaled_lr(r, self.cfg.data.batch_size * self.ctx.world):g}, {r.sched} schedule per {r.sched_per}, "
+            f"EMA {r.ema_decay:g}, device {self.ctx.device}; out {self.dir.path}")
+
+    def save(self, name: str) -> None:
+        self.elapsed += time.perf_counter() - self._clock
+        self._clock = time.perf_counter()
+        if not self.ctx.is_main:
+            return
+        save_atomic({
+            "kind": "cream-child", "arch": str(self.arch), "net": self.spec.to_json(), **self.training.state_dict(),
+            "epoch": self.training.step // self.steps_per_epoch, "config": to_dict(self.cfg),
+            "history": self.history, "best_top1": self.best_top1, "elapsed": self.elapsed,
+        }, self.dir.file(name))
+
+    # ------------------------------------------------------------------ training
+
+    def train(self) -> None:
+        epochs, every = self.cfg.retrain.epochs, self.cfg.run.ckpt_every_steps
+        with StopRequest() as stop:
+            for epoch in range(self.training.step // self.steps_per_epoch, epochs):
+                start = self.training.step - epoch * self.steps_per_epoch
+                bar = self.log.progress(self.steps_per_epoch, start, f"epoch {epoch + 1}/{epochs}")
+                for step in self.training.train_epoch(self.data.train, epoch, start):
+                    bar.update(1)
+                    if step % 10 == 0:
+                        row = self.training.meter.row()
+                        bar.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{row['train_acc']:.1f}",
+                                        img_s=f"{row['images_per_s']:.0f}")
+                    if stop.requested:
+                        self.save(CHECKPOINT)
+                        bar.close()
+                        raise RunInterrupted(
+                            f"stopped by {stop.requested} at step {step}; checkpoint saved in {self.dir.path}; "
+                            "resume by running the same command again")
+                    if every and step % every == 0:
+                        self.save(CHECKPOINT)
+                bar.close()
+                self.end_epoch(epoch)
+
+    def end_epoch(self, epoch: int) -> None:
+        metrics = self.training.evaluate(self.data.val)
+        row = {"epoch": epoch + 1, **self.training.meter.row(), **metrics, "lr": self.training.lr,
+               "elapsed_s": self.elapsed + time.perf_counter() - self._clock}
+        self.history.append(row)
+        self.training.meter = EpochMeter()
+        score = self.training.final_metrics(row)["val_top1"]
+        if score > self.best_top1:
+            self.best_top1 = score
+            self.save(BEST)  # before last.pth: a kill in between redoes this epoch and rewrites best.pth
+        self.save(CHECKPOINT)
+        self.log.write_summary(self.history)
+        self.log.scalars(row, epoch + 1, "retrain")
+        ema = f"  EMA {row['ema_top1']:.2f}%" if "ema_top1" in row else ""
+        self.log.info(f"epoch {epoch + 1}/{self.cfg.retrain.epochs}  loss {row['train_loss']:.3f}  "
+                      f"train {row['train_acc']:.1f}%  val {row['val_top1']:.2f}%{ema}  lr {row['lr']:.3g}  "
+                      f"{row['images_per_s']:.0f} img/s")
+
+    # ------------------------------------------------------------------ result
+
+    def finish(self) -> dict:
+        self.elapsed += time.perf_counter() - self._clock
+        self._clock = time.perf_counter()
+        best = max(self.history, key=lambda row: self.training.final_metrics(row)["val_top1"])
+        result = {
+            "arch": str(self.arch), "net": self.spec.to_json(), "flops": self.macs, "params": self.params,
+            "best_epoch": best["epoch"], "best_top1": self.best_top1,
+            "final": self.training.final_metrics(self.history[-1]), "weights": "ema" if self.training.ema else "plain",
+            "checkpoint": str(self.dir.file(BEST)), "history": self.history, "elapsed_s": self.elapsed,
+            "config": to_dict(self.cfg), "versions": versions(),
+        }
+        if self.ctx.is_main:
+            write_text_atomic(self.dir.file("result.json"), json.dumps(result, indent=2))
+        self.log.info(f"best val top-1 {self.best_top1:.2f}% at epoch {best['epoch']} ({result['weights']} weights) "
+                      f"in {self.elapsed / 60:.1f} min; best.pth and last.pth in {self.dir.path}")
+        return result

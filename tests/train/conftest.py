@@ -1,0 +1,52 @@
+"""Checkpoints made by the tests (the released Cream layout, a search checkpoint), and one CPU thread.
+
+The nets here are tiny: with two threads on a busy two-core machine each small op waits for the other thread,
+which makes these tests several times slower than with one. Runs get ``run.threads=1`` (``ONE_THREAD``).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+import torch
+
+from cream.config import SearchRun, load_config, to_dict
+from cream.space.net import NetSpec
+from cream.space.supernet import Supernet
+
+ONE_THREAD = "run.threads=1"
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def released_checkpoint(path, net, prefix="module.", ema_only=False):
+    """A checkpoint in the layout of the released Cream models: the dict timm's training script saves.
+
+    ``state_dict_ema`` holds ``net``'s weights; ``state_dict`` (unless ``ema_only``) holds all-zero weights,
+    so tests can tell which set was used.
+    """
+    state = {prefix + k: v for k, v in net.state_dict().items()}
+    ckpt = {"epoch": 499, "arch": "cream", "state_dict_ema": state, "metric": 77.6,
+            "args": argparse.Namespace(lr=0.064, model="cream", smoothing=0.1, input_size=[3, 224, 224])}
+    if not ema_only:
+        ckpt["state_dict"] = {prefix + k: torch.zeros_like(v) for k, v in net.state_dict().items()}
+    torch.save(ckpt, path)
+    return path
+
+
+def search_checkpoint(path, data_root, depths=(2, 2, 3, 2, 2)):
+    """A search's last.pth (a freshly initialised supernet) in the layout ``cream search`` writes."""
+    cfg = load_config(SearchRun, None, [f"data.root={data_root}", "data.batch_size=32", "data.val_fraction=0.2"])
+    spec = NetSpec.from_config(cfg.space)
+    torch.manual_seed(0)
+    supernet = Supernet(spec, depths)
+    torch.save({"kind": "cream-search", "config": to_dict(cfg), "supernet": supernet.state_dict(), "ema": None,
+                "net": spec.to_json(), "depths": list(depths)}, path)
+    return path
