@@ -1,0 +1,62 @@
+import json
+
+import pytest
+import torch
+
+from cream.config import DataConfig
+from cream.data import build_data
+from cream.engine.context import RunContext
+from cream.engine.evaluate import evaluate
+from cream.errors import CreamError
+from cream.space.arch import Arch
+from cream.space.flops import count_macs, count_params
+from cream.space.net import NetSpec, build_child
+from cream.train.tester import evaluate_checkpoint
+from tests.train.conftest import ONE_THREAD, released_checkpoint
+
+ARCH = "3-3-3-3-3"
+RELEASED_SPEC = NetSpec(resolution=28, in_chans=1, num_classes=10)  # released models are width 1.0
+QUICK = {"latency_batch": 8, "latency_repeats": 3, "latency_warmup": 1}
+
+
+def test_a_released_checkpoint_is_tested_with_ema_and_plain_weights(tiny_fashion_mnist, tmp_path):
+    torch.manual_seed(0)
+    net = build_child(Arch.parse(ARCH), RELEASED_SPEC).eval()
+    path = released_checkpoint(tmp_path / "cream_tiny.pth.tar", net)
+    report = evaluate_checkpoint({"checkpoint": str(path), "arch": ARCH, "resolution": 28, "plain": True, **QUICK},
+                                 str(tiny_fashion_mnist), [ONE_THREAD])
+    data = build_data(DataConfig(root=str(tiny_fashion_mnist)), 28, 1, "test")
+    expected = evaluate(net, data.val, RunContext(torch.device("cpu")))
+    assert report["weights"] == "ema" and report["results"]["ema"] == expected
+    assert (report["top1"], report["top5"], report["loss"]) == (expected["top1"], expected["top5"], expected["loss"])
+    assert report["results"]["plain"]["top1"] == 10.0  # the all-zero plain weights predict one class
+    assert report["data"]["images"] == 100 and report["data"]["dataset"] == "fashion_mnist"
+    assert report["params"] == pytest.approx(count_params(net))
+    assert report["macs"] == pytest.approx(count_macs(net, torch.zeros(1, 1, 28, 28)))
+    assert [lat["batch"] for lat in report["latency"]] == [1, 8]
+    assert all(lat["ms"] > 0 and lat["repeats"] == 3 for lat in report["latency"])
+    written = json.loads((tmp_path / "test.json").read_text())
+    assert written["top1"] == report["top1"] and written["arch"] == ARCH and written["device"] == "cpu"
+
+
+def test_the_ema_alone_is_tested_unless_plain_is_asked_and_out_moves_test_json(tiny_fashion_mnist, tmp_path):
+    path = released_checkpoint(tmp_path / "c.pth.tar", build_child(Arch.parse(ARCH), RELEASED_SPEC))
+    out = tmp_path / "reports" / "c.json"
+    report = evaluate_checkpoint({"checkpoint": str(path), "arch": ARCH, "resolution": 28, "out": str(out), **QUICK},
+                                 str(tiny_fashion_mnist), [ONE_THREAD])
+    assert list(report["results"]) == ["ema"] and out.is_file() and not (tmp_path / "test.json").exists()
+
+
+@pytest.mark.parametrize("keys, classes, message", [
+    ({}, 10, "needs --checkpoint"),
+    ({"checkpoint": "nowhere.pth"}, 10, "does not exist"),
+    ({"arch": "cream_14"}, 1000, "has 1000 classes but the test data has 10"),
+    ({"arch": "3-33-33-3-4"}, 10, "does not fit the model"),
+])
+def test_bad_checkpoints_are_one_line_errors(tiny_fashion_mnist, tmp_path, keys, classes, message):
+    net = build_child(Arch.parse("3-33-33-3-3"), NetSpec(resolution=64, in_chans=1, num_classes=classes))
+    path = released_checkpoint(tmp_path / "c.pth.tar", net)
+    keys = {"checkpoint": str(path), **keys} if "checkpoint" not in keys and keys else keys
+    with pytest.raises(CreamError, match=message) as info:
+        evaluate_checkpoint({**keys, **QUICK}, str(tiny_fashion_mnist), [ONE_THREAD])
+    assert "\n" not in str(info.value)
