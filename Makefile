@@ -32,8 +32,9 @@ data:
 	fi
 
 demo: setup data
-	$(BIN)/cream arch cream_287
-	$(BIN)/cream space --flops-max 8 --resolution 28 --in-chans 1 --num-classes 10 --width 0.5
+	$(BIN)/cream search fashion_mnist run.out_dir=$(DEMO_SEARCH)
+	$(BIN)/cream retrain fashion_mnist run.out_dir=$(DEMO_RETRAIN) retrain.arch=$(DEMO_SEARCH)/result.json
+	$(BIN)/cream test --checkpoint $(DEMO_RETRAIN)/best.pth
 
 test: setup data
 	$(BIN)/python -m pytest -q

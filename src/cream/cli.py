@@ -108,6 +108,73 @@ def _add_run_options(p, kind):
     p.add_argument("--keys", action="store_true", help="list every config key with its default and meaning")
 
 
+def cmd_retrain(args):
+    from cream.config import RetrainRun, describe, load_config, preset_path
+    from cream.train.trainer import run_retrain
+
+    if args.keys:
+        print(describe(RetrainRun))
+        return
+    cfg = load_config(RetrainRun, preset_path("retrain", args.config), args.overrides)
+    if args.quiet:
+        cfg.run.quiet = True
+    if args.init:
+        cfg.retrain.init = args.init
+    result = run_retrain(cfg, force=args.force)
+    if os.environ.get("RANK", "0") != "0":
+        return
+    done = "already finished: " if result.get("already_finished") else ""
+    print(f"{done}retrained {result['arch']}: best val top-1 {result['best_top1']:.2f}% at epoch "
+          f"{result['best_epoch']} ({result['weights']} weights) in {result['elapsed_s'] / 60:.1f} min")
+    print(f"results in {cfg.run.out_dir}: best.pth, last.pth, result.json, summary.csv, retrain.log, tensorboard/; "
+          f"test with: cream test --checkpoint {result['checkpoint']}")
+
+
+def cmd_test(args):
+    from cream.config import EvalRun, describe
+    from cream.train.tester import evaluate_checkpoint
+
+    if args.keys:
+        print(describe(EvalRun))
+        return
+    keys = {"checkpoint": args.checkpoint, "arch": args.arch, "resolution": args.resolution, "out": args.out,
+            "plain": args.plain or None}
+    report = evaluate_checkpoint({k: v for k, v in keys.items() if v is not None}, args.data, args.overrides)
+    if os.environ.get("RANK", "0") != "0":
+        return
+    for name, r in report["results"].items():
+        print(f"test top-1 {r['top1']:.2f}%  top-5 {r['top5']:.2f}%  loss {r['loss']:.4f}  ({name} weights, "
+              f"{r['images']} images of {report['data']['dataset']})")
+    one, big = report["latency"]
+    print(f"{report['arch']} at {report['net']['resolution']} px: {report['params']:.2f} M params, "
+          f"{report['macs']:.2f} M multiply-adds; latency on {report['device']}: {one['ms']:.2f} ms at batch 1, "
+          f"{big['ms']:.1f} ms at batch {big['batch']} ({big['images_per_s']:.0f} images/s)")
+    print(f"wrote {report['written_to']}")
+
+
+def _formats(text):
+    formats = [f.strip() for f in text.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in ("onnx", "torchscript", "safetensors")]
+    if unknown or not formats:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of onnx, torchscript, safetensors")
+    return formats
+
+
+def cmd_export(args):
+    from cream.config import ExportRun, describe
+    from cream.train.export import export_model
+
+    if args.keys:
+        print(describe(ExportRun))
+        return
+    keys = {"checkpoint": args.checkpoint, "supernet": args.supernet, "arch": args.arch, "formats": args.format,
+            "resolution": args.resolution, "out": args.out, "plain": args.plain or None}
+    result = export_model({k: v for k, v in keys.items() if v is not None}, args.data, args.overrides)
+    for fmt, written in result["files"].items():
+        print(f"wrote {written['path']}  ({fmt}; {result['weights']} weights of {result['arch']}; largest difference "
+              f"from PyTorch {written['max_abs_diff']:.1e})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="cream", description="One-shot NAS by prioritized path distillation (Cream).")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -127,6 +194,38 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="search: train the supernet with prioritized paths, pick an architecture")
     _add_run_options(p, "search")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("retrain", help="retrain an architecture from scratch (or fine-tune with --init)")
+    _add_run_options(p, "retrain")
+    p.add_argument("--init", help="start from these weights (our checkpoint or a released one)")
+    p.set_defaults(func=cmd_retrain)
+
+    p = sub.add_parser("test", help="test a checkpoint: top-1/top-5/loss, size, latency; writes test.json")
+    p.add_argument("overrides", nargs="*", help="config overrides as section.key=value (see --keys)")
+    p.add_argument("--checkpoint", help="our .pth, a released .pth.tar or an exported .safetensors")
+    p.add_argument("--arch", help="for files that hold no architecture: cream_287 or a string like 3-33-313-3333-333")
+    p.add_argument("--data", help="fashion_mnist, a Fashion-MNIST folder, or an image folder with val/ "
+                                  "(default: the data the checkpoint was trained on)")
+    p.add_argument("--resolution", type=_positive_int, help="test resolution (default: the checkpoint's)")
+    p.add_argument("--plain", action="store_true", help="also test the plain weights of a checkpoint with EMA")
+    p.add_argument("--out", help="where to write test.json (default: beside the checkpoint)")
+    p.add_argument("--keys", action="store_true", help="list every config key with its default and meaning")
+    p.set_defaults(func=cmd_test)
+
+    p = sub.add_parser("export", help="export a checkpoint or a supernet path to ONNX, TorchScript, safetensors")
+    p.add_argument("overrides", nargs="*", help="config overrides as section.key=value (see --keys)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--checkpoint", help="our .pth, a released .pth.tar or a .safetensors")
+    source.add_argument("--supernet", help="a search checkpoint (last.pth): export the path --arch")
+    p.add_argument("--arch", help="the path to extract, or the architecture of a file that holds none")
+    p.add_argument("--format", type=_formats, help="onnx, torchscript and/or safetensors, comma-separated "
+                                                 "(default: all three)")
+    p.add_argument("--data", help="supernet: the training data to recalibrate BatchNorm on (default: the search's)")
+    p.add_argument("--resolution", type=_positive_int, help="input side of the exported model")
+    p.add_argument("--plain", action="store_true", help="export the plain weights even when there are EMA weights")
+    p.add_argument("--out", help="output path without suffix (default: beside the input)")
+    p.add_argument("--keys", action="store_true", help="list every config key with its default and meaning")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("subset", help="write a class/count subset of an ImageFolder tree (subImageNet-style)")
     p.add_argument("--src", required=True, help="an ImageFolder tree with train/CLASS/* and val/CLASS/*; never changed")
