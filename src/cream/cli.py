@@ -32,6 +32,17 @@ def _number(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
+def _shard(text):
+    index, sep, count = text.partition("/")
+    try:
+        index, count = int(index), int(count)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not i/n, e.g. 1/2") from None
+    if not sep or not 1 <= index <= count:
+        raise argparse.ArgumentTypeError(f"{text!r} must be i/n with 1 <= i <= n, e.g. 2/3")
+    return index, count
+
+
 def _add_net_options(p, resolution_default=None):
     p.add_argument("--resolution", type=_positive_int, default=resolution_default, help="input side in pixels")
     p.add_argument("--num-classes", type=_positive_int, default=1000)
@@ -97,6 +108,41 @@ def cmd_subset(args):
           f"images ({ways}) in {args.dst}, listed in classes.txt and images.txt")
     print(f"use it with data.dataset=imagefolder data.root={args.dst} space.in_chans=3 "
           f"space.num_classes={len(subset.classes)}")
+
+
+def cmd_rankcorr(args):
+    from cream.config import RankCorrRun, describe
+
+    if args.keys:
+        print(describe(RankCorrRun))
+        return
+    if args.compare:
+        from cream.analysis.compare import compare_studies, comparison_text, write_comparison
+
+        report = compare_studies(*args.compare, resamples=args.bootstrap, seed=args.seed or 0)
+        print(comparison_text(report))
+        if args.out:
+            write_comparison(report, args.out)
+            print(f"written to {args.out}: compare.json, compare.csv, compare.png")
+        return
+    from cream.analysis.rankcorr import merge_study, report_text, run_study, study_config
+
+    if args.merge:
+        report = merge_study(args.merge)
+        out = args.merge
+    elif args.supernet:
+        flags = {"study.paths": args.paths, "study.paths_file": args.paths_file, "study.flops_min": args.flops_min,
+                 "study.flops_max": args.flops_max, "retrain.epochs": args.epochs, "run.seed": args.seed,
+                 "run.out_dir": args.out, "run.quiet": args.quiet or None}
+        cfg = study_config(args.supernet, args.overrides, {k: v for k, v in flags.items() if v is not None})
+        report = run_study(cfg, args.shard, force=args.force)
+        out = cfg.run.out_dir
+        if report is None:
+            return
+    else:
+        raise CreamError("cream rankcorr needs --supernet CKPT (a study), --merge DIR or --compare RUN_A RUN_B")
+    print(report_text(report))
+    print(f"results in {out}: rankcorr.json, rankcorr.csv, rankcorr.png")
 
 
 def _add_run_options(p, kind):
@@ -239,6 +285,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace an earlier subset in --dst")
     p.add_argument("--copy", action="store_true", help="copy the images instead of linking them")
     p.set_defaults(func=cmd_subset)
+
+    p = sub.add_parser("rankcorr", help="rank correlation of weight-sharing and stand-alone accuracy of paths")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--supernet", help="a search checkpoint (RUN/last.pth) to study")
+    mode.add_argument("--merge", metavar="DIR", help="report a study whose shards' results-*.jsonl are all in DIR")
+    mode.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"),
+                      help="two finished studies side by side, with tau(A) - tau(B) and its bootstrap interval")
+    p.add_argument("overrides", nargs="*", help="config overrides as section.key=value (see --keys); data.* default "
+                                                 "to the supernet's own")
+    p.add_argument("--paths", type=_positive_int, help="distinct in-budget paths to sample (default 30)")
+    p.add_argument("--paths-file", help="take the paths from this file (one architecture per line, e.g. paths.txt)")
+    p.add_argument("--flops-min", type=_number, help="million multiply-adds (default: the supernet's range)")
+    p.add_argument("--flops-max", type=_number, help="million multiply-adds (default: the supernet's range)")
+    p.add_argument("--epochs", type=_positive_int, help="stand-alone training epochs per path (default 5)")
+    p.add_argument("--seed", type=int, help="seed of the path draw, the trainings and the bootstrap (default 0)")
+    p.add_argument("--out", help="study folder (default runs/rankcorr); with --compare, where to write compare.*")
+    p.add_argument("--shard", type=_shard, default=(1, 1), metavar="I/N",
+                   help="measure only every N-th path starting at the I-th (run I = 1..N anywhere, then --merge)")
+    p.add_argument("--bootstrap", type=_positive_int, default=5000, help="--compare: bootstrap resamples")
+    p.add_argument("--force", action="store_true", help="delete the study in --out (all shards' results) first")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    p.add_argument("--keys", action="store_true", help="list every config key with its default and meaning")
+    p.set_defaults(func=cmd_rankcorr)
     return parser
 
 

@@ -216,6 +216,35 @@ class ExportRun:
     export: ExportConfig = field(default_factory=ExportConfig)
 
 
+@dataclass
+class StudyConfig:
+    supernet: str = key("", "the search checkpoint (a search run's last.pth) whose ranking of paths is studied")
+    paths: int = key(30, "distinct in-budget paths to sample with run.seed (with paths_file: how many it holds)",
+                     low=3)
+    paths_file: str | None = key(None, "read the paths from this file, one architecture per line (e.g. another "
+                                       "study's paths.txt), instead of sampling them")
+    flops_min: float | None = key(None, "smallest path to sample, million multiply-adds; null = the supernet's",
+                                  low=0.0)
+    flops_max: float | None = key(None, "largest path to sample, million multiply-adds; null = the supernet's",
+                                  low=0.0)
+    bn_batches: int = key(8, "training batches that recalibrate each path's BatchNorm before its weight-sharing "
+                             "evaluation", low=0)
+    ema: bool = key(True, "evaluate paths with the supernet's EMA weights when it has them (as the search does)")
+    reuse: str | None = key(None, "another study's folder: take its stand-alone results for the paths both have "
+                                  "(same data, recipe, seed and net), so two supernets face one set of trainings")
+
+
+@dataclass
+class RankCorrRun:
+    """``cream rankcorr``: run + data (default: the supernet's own) + study + retrain (the short fixed recipe)."""
+
+    run: RunConfig = field(default_factory=lambda: RunConfig(out_dir="runs/rankcorr"))
+    data: DataConfig = field(default_factory=DataConfig)
+    study: StudyConfig = field(default_factory=StudyConfig)
+    # A few epochs from scratch: no EMA (it would still be near the initial weights) and a short warm-up.
+    retrain: RetrainConfig = field(default_factory=lambda: RetrainConfig(epochs=5, warmup_epochs=1.0, ema_decay=0.0))
+
+
 # ---------------------------------------------------------------- loading and checking
 
 

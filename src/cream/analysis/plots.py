@@ -55,3 +55,27 @@ def plot_accuracy_vs_macs(path: Path, points: list[dict], title: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_rank_correlation(path: Path, panels: list[dict], title: str) -> None:
+    """One scatter per study: weight-sharing against stand-alone top-1 of each path, coloured by multiply-adds.
+
+    Each panel holds ``label``, ``ws`` and ``sa`` (top-1 lists), ``flops``, and ``kendall_tau``, ``kendall_p``,
+    ``spearman_rho`` (None where undefined).
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.8), squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        points = ax.scatter(panel["ws"], panel["sa"], c=panel["flops"], cmap="viridis", s=36, edgecolors="k")
+        fig.colorbar(points, ax=ax, label="multiply-adds (M)")
+        ax.set(xlabel="weight-sharing top-1 (%, BN recalibrated)", ylabel="stand-alone top-1 (%)")
+        ax.set_title(f"{panel['label']}\nKendall tau {_stat(panel['kendall_tau'])} (p {_stat(panel['kendall_p'])}), "
+                     f"Spearman rho {_stat(panel['spearman_rho'])}, {len(panel['ws'])} paths", fontsize=9)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _stat(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.3g}"
