@@ -218,7 +218,7 @@ def cmd_export(args):
     result = export_model({k: v for k, v in keys.items() if v is not None}, args.data, args.overrides)
     for fmt, written in result["files"].items():
         print(f"wrote {written['path']}  ({fmt}; {result['weights']} weights of {result['arch']}; largest difference "
-              f"from PyTorch {written['max_abs_diff']:.1e})")
+              f"from PyTorch {written['max_abs_diff']:.1e} on logits up to {written['logit_scale']:.3g})")
 
 
 def build_parser() -> argparse.ArgumentParser:

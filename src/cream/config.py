@@ -204,7 +204,8 @@ class ExportConfig:
     plain: bool = key(False, "export the plain weights even when the checkpoint has EMA weights")
     bn_batches: int = key(20, "supernet: training batches to recalibrate BatchNorm on", positive=True)
     check_batch: int = key(4, "images in the fixed batch the exported model is checked on", positive=True)
-    atol: float = key(1e-4, "largest allowed difference between exported and PyTorch outputs", positive=True)
+    atol: float = key(1e-4, "largest allowed difference between exported and PyTorch outputs, per unit of the "
+                            "largest |logit| when that is above 1", positive=True)
 
 
 @dataclass

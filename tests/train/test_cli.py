@@ -49,3 +49,28 @@ def test_errors_are_one_line_on_stderr(args, message, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and err.startswith("error: ")
+
+
+@pytest.mark.slow
+def test_search_then_retrain_its_result_and_export_a_supernet_path(tiny_fashion_mnist, tmp_path, capsys):
+    """The demo in miniature, on a real search: its result.json and its last.pth feed retrain and export."""
+    search = tmp_path / "search"
+    assert main(["search", "fashion_mnist", f"data.root={tiny_fashion_mnist}", f"run.out_dir={search}",
+                 "data.batch_size=32", "data.eval_batch_size=64", "data.val_fraction=0.2", "data.train_per_class=null",
+                 "search.epochs=2",
+                 "search.warmup_epochs=1", "search.board_size=3", "search.meta_update_every=2", "search.meta_slice=8",
+                 "search.val_images=60", "search.bn_batches=1", "search.candidates=3", ONE_THREAD, "--quiet"]) == 0
+    result = json.loads((search / "result.json").read_text())
+    retrain = tmp_path / "retrain"
+    assert main(["retrain", "fashion_mnist", f"data.root={tiny_fashion_mnist}", f"run.out_dir={retrain}",
+                 f"retrain.arch={search / 'result.json'}", "retrain.epochs=1", "data.batch_size=32",
+                 "data.val_fraction=0.2", ONE_THREAD, "--quiet"]) == 0
+    assert json.loads((retrain / "result.json").read_text())["net"] == result["net"]
+    assert main(["export", "--supernet", str(search / "last.pth"), "--arch", result["arch"],
+                 "--format", "onnx,safetensors", "export.bn_batches=2", ONE_THREAD]) == 0
+    path = search / f"path-{result['arch']}.safetensors"
+    assert path.is_file() and (search / f"path-{result['arch']}.onnx").is_file()
+    capsys.readouterr()
+    assert main(["test", "--checkpoint", str(path), "--data", str(tiny_fashion_mnist), "test.latency_batch=4",
+                 "test.latency_repeats=2", ONE_THREAD]) == 0
+    assert "(plain weights, 100 images of fashion_mnist)" in capsys.readouterr().out
