@@ -1,14 +1,13 @@
-"""Checkpoints made by the tests (the released Cream layout, a search checkpoint), and one CPU thread.
+"""Checkpoints made by the tests (the released Cream layout, a search checkpoint).
 
-The nets here are tiny: with two threads on a busy two-core machine each small op waits for the other thread,
-which makes these tests several times slower than with one. Runs get ``run.threads=1`` (``ONE_THREAD``).
+Runs set their own thread count; the tiny ones here get ``run.threads=1`` (``ONE_THREAD``), like the rest of
+the tests (tests/conftest.py): two threads stall on a busy two-core machine.
 """
 
 from __future__ import annotations
 
 import argparse
 
-import pytest
 import torch
 
 from cream.config import SearchRun, load_config, to_dict
@@ -16,14 +15,6 @@ from cream.space.net import NetSpec
 from cream.space.supernet import Supernet
 
 ONE_THREAD = "run.threads=1"
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def released_checkpoint(path, net, prefix="module.", ema_only=False):
