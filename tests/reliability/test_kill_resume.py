@@ -10,7 +10,7 @@ from tests.search.test_trainer import comparable
 
 def search_args(root, out):
     return ["search", "fashion_mnist", f"data.root={root}", f"run.out_dir={out}", "data.batch_size=32",
-            "data.eval_batch_size=64", "data.val_fraction=0.2", "search.epochs=4", "search.warmup_epochs=1",
+            "data.eval_batch_size=64", "data.val_fraction=0.2", "data.train_per_class=null", "search.epochs=4", "search.warmup_epochs=1",
             "search.board_size=3", "search.meta_update_every=2", "search.meta_slice=8", "search.val_images=60",
             "search.bn_batches=1", "search.candidates=3", "run.ckpt_every_steps=2", "run.threads=1", "--quiet"]
 
