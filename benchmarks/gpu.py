@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from cream.config import SearchRun, load_config, preset_path
 from cream.data.loaders import DataBundle, TensorLoader
+from cream.engine.context import setup_context
 from cream.engine.rundir import RunDir
 from cream.search import trainer
 
@@ -67,7 +68,7 @@ def main() -> None:
         cfg = load_config(SearchRun, preset_path("search", "imagenet"), [
             f"data.batch_size={args.batch}", f"space.resolution={args.resolution}", f"run.device={args.device}",
             f"run.out_dir={tmp}", "run.quiet=true", "search.warmup_epochs=0", "search.meta_update_every=0"])
-        search = trainer.SupernetSearch(cfg, trainer.setup_context(cfg.run), RunDir(tmp, trainer.OUTPUTS))
+        search = trainer.SupernetSearch(cfg, setup_context(cfg.run), RunDir(tmp, trainer.OUTPUTS))
         ctx, device = search.ctx, search.ctx.device
         epoch = 0
         while len(search.board) < cfg.search.board_size:  # fill the board with real observations

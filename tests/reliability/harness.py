@@ -15,11 +15,12 @@ def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "cream.cli", *args]
 
 
-def kill_and_resume(command: list[str], watch: Path, kills: int, seed: int, max_seconds: float) -> dict:
+def kill_and_resume(command: list[str], watch: Path | None, kills: int, seed: int, max_seconds: float,
+                    delay: tuple[float, float] = (3.0, 12.0)) -> dict:
     """Run ``command`` to completion while killing it ``kills`` times.
 
-    Odd-numbered kills wait for a checkpoint's temporary file ``watch`` to appear and kill during the write;
-    the others kill after a random delay. Returns counts of kills by kind.
+    With a ``watch`` file (a checkpoint's temporary file), odd-numbered kills wait for it to appear and kill
+    during the write; the other kills come after a random ``delay`` (seconds). Returns counts of kills by kind.
     """
     rng = random.Random(seed)
     done = {"random": 0, "during_write": 0}
@@ -27,8 +28,8 @@ def kill_and_resume(command: list[str], watch: Path, kills: int, seed: int, max_
     deadline = time.monotonic() + max_seconds
     for i in range(kills):
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-        kind = "during_write" if i % 2 else "random"
-        until = time.monotonic() + (rng.uniform(3.0, 12.0) if kind == "random" else 60.0)
+        kind = "during_write" if i % 2 and watch is not None else "random"
+        until = time.monotonic() + (rng.uniform(*delay) if kind == "random" else 60.0)
         while proc.poll() is None and time.monotonic() < until:
             if kind == "during_write" and watch.exists():
                 break

@@ -1,29 +1,102 @@
-"""SIGKILL at random moments, including during checkpoint writes: resumed runs equal unbroken ones."""
+"""SIGKILL at random moments, including during checkpoint writes: resumed runs equal unbroken ones.
+
+Search, retrain and rank-correlation study, 20 kills in all.
+"""
 
 import json
+import subprocess
 
 import pytest
 
+from tests.analysis.conftest import write_search_checkpoint
 from tests.reliability.harness import cli, kill_and_resume
 from tests.search.test_trainer import comparable
+
+TIMING = ("images_per_s", "elapsed_s", "seconds", "sa_seconds", "ws_seconds")
 
 
 def search_args(root, out):
     return ["search", "fashion_mnist", f"data.root={root}", f"run.out_dir={out}", "data.batch_size=32",
-            "data.eval_batch_size=64", "data.val_fraction=0.2", "data.train_per_class=null", "search.epochs=4", "search.warmup_epochs=1",
-            "search.board_size=3", "search.meta_update_every=2", "search.meta_slice=8", "search.val_images=60",
-            "search.bn_batches=1", "search.candidates=3", "run.ckpt_every_steps=2", "run.threads=1", "--quiet"]
+            "data.eval_batch_size=64", "data.val_fraction=0.2", "data.train_per_class=null", "search.epochs=4",
+            "search.warmup_epochs=1", "search.board_size=3", "search.meta_update_every=2", "search.meta_slice=8",
+            "search.val_images=60", "search.bn_batches=1", "search.candidates=3", "run.ckpt_every_steps=2",
+            "run.threads=1", "--quiet"]
+
+
+def retrain_args(root, out):
+    return ["retrain", "fashion_mnist", f"data.root={root}", f"run.out_dir={out}", "retrain.arch=0-13-2-45-1",
+            "retrain.epochs=6", "retrain.ema_decay=0.9", "retrain.mixup=0.2", "data.batch_size=32",
+            "data.val_fraction=0.2", "run.ckpt_every_steps=2", "run.threads=1", "--quiet"]
+
+
+def rankcorr_args(ckpt, out):
+    return ["rankcorr", "--supernet", str(ckpt), "--paths", "4", "--epochs", "2", "--out", str(out), "--quiet",
+            "study.bn_batches=1", "retrain.warmup_epochs=0", "run.threads=1"]
+
+
+def without_timing(value):
+    if isinstance(value, dict):
+        return {k: without_timing(v) for k, v in value.items() if k not in TIMING}
+    if isinstance(value, list):
+        return [without_timing(v) for v in value]
+    return value
+
+
+def run(args):
+    done = subprocess.run(cli(*args), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 @pytest.mark.slow
 def test_search_survives_sigkill_and_ends_like_an_unbroken_run(tiny_fashion_mnist, tmp_path):
-    import subprocess
-
-    unbroken = subprocess.run(cli(*search_args(tiny_fashion_mnist, tmp_path / "a")), capture_output=True, text=True)
-    assert unbroken.returncode == 0, unbroken.stderr
+    run(search_args(tiny_fashion_mnist, tmp_path / "a"))
     out = tmp_path / "b"
     kills = kill_and_resume(cli(*search_args(tiny_fashion_mnist, out)), out / "last.pth.tmp", kills=10, seed=0,
                             max_seconds=600)
     assert kills["random"] + kills["during_write"] >= 6 and kills["during_write"] >= 2, kills
     expected = comparable(json.loads((tmp_path / "a" / "result.json").read_text()))
     assert comparable(json.loads((out / "result.json").read_text())) == expected
+
+
+@pytest.mark.slow
+def test_retrain_survives_sigkill_and_ends_like_an_unbroken_run(tiny_fashion_mnist, tmp_path):
+    run(retrain_args(tiny_fashion_mnist, tmp_path / "a"))
+    out = tmp_path / "b"
+    kills = kill_and_resume(cli(*retrain_args(tiny_fashion_mnist, out)), out / "last.pth.tmp", kills=6, seed=1,
+                            max_seconds=600, delay=(2.0, 6.0))
+    assert kills["random"] + kills["during_write"] >= 4 and kills["during_write"] >= 1, kills
+    unbroken, resumed = (json.loads((d / "result.json").read_text()) for d in (tmp_path / "a", out))
+    assert without_timing(resumed["history"]) == without_timing(unbroken["history"])
+    assert resumed["final"] == unbroken["final"] and resumed["best_epoch"] == unbroken["best_epoch"]
+
+
+@pytest.mark.slow
+def test_rankcorr_survives_sigkill_and_reports_like_an_unbroken_study(tiny_fashion_mnist, tmp_path):
+    ckpt = write_search_checkpoint(tmp_path / "last.pth", tiny_fashion_mnist)
+    run(rankcorr_args(ckpt, tmp_path / "a"))
+    out = tmp_path / "b"
+    kills = kill_and_resume(cli(*rankcorr_args(ckpt, out)), None, kills=4, seed=2, max_seconds=600,
+                            delay=(2.0, 6.0))
+    assert kills["random"] >= 3, kills
+    unbroken, resumed = (json.loads((d / "rankcorr.json").read_text()) for d in (tmp_path / "a", out))
+    assert without_timing(resumed["paths"]) == without_timing(unbroken["paths"])
+    assert resumed["kendall_tau"] == unbroken["kendall_tau"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_signal_checkpoints_and_says_how_to_resume(tiny_fashion_mnist, tmp_path, sig):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen(cli(*retrain_args(tiny_fashion_mnist, out)), stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "last.pth").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(getattr(signal, sig))
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 130, err
+    assert err.count("\n") == 1 and f"stopped by {sig}" in err and "resume by running the same command again" in err
+    run(retrain_args(tiny_fashion_mnist, out))
+    assert (out / "result.json").exists()

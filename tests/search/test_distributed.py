@@ -13,7 +13,8 @@ def test_two_process_gloo_search_runs_end_to_end(tiny_fashion_mnist, tmp_path):
     command = [
         str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "cream.cli", "search", "fashion_mnist",
         f"data.root={tiny_fashion_mnist}", f"run.out_dir={out}", "data.batch_size=16", "data.eval_batch_size=32",
-        "data.val_fraction=0.2", "data.train_per_class=null", "search.epochs=2", "search.warmup_epochs=1", "search.board_size=3",
+        "data.val_fraction=0.2", "data.train_per_class=null", "search.epochs=2", "search.warmup_epochs=1",
+        "search.board_size=3",
         "search.meta_update_every=2", "search.meta_slice=4", "search.val_images=60", "search.bn_batches=1",
         "run.threads=1", "run.ckpt_every_steps=3", "--quiet",
     ]

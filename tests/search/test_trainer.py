@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from cream.config import SearchRun, load_config
+from cream.engine.context import setup_context
+from cream.engine.rundir import RunDir
 from cream.engine.signals import RunInterrupted
 from cream.errors import CreamError
 from cream.search import trainer
@@ -72,7 +74,7 @@ def test_board_entries_store_the_students_own_outputs_and_meta_learns_on_val(tin
     # Pins defects (b) (entries stored the teacher's outputs) and (e) (meta data from the training batch).
     cfg = tiny_config(tiny_fashion_mnist, tmp_path / "c", "search.warmup_epochs=0")
     (tmp_path / "c").mkdir()
-    search = SupernetSearch(cfg, trainer.setup_context(cfg.run), trainer.RunDir(cfg.run.out_dir, trainer.OUTPUTS))
+    search = SupernetSearch(cfg, setup_context(cfg.run), RunDir(cfg.run.out_dir, trainer.OUTPUTS))
     seen, meta_slices = {}, []
     real_consider, real_meta = search.board.consider, trainer.meta_update
 

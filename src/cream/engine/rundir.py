@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
 import shutil
 from pathlib import Path
 
+from cream.engine.context import setup_context, teardown_context
 from cream.errors import CreamError
 
 # Keys that may change between a run and its resumption without changing its results.
@@ -81,3 +83,24 @@ def finished_result(run_dir: RunDir, config: dict, resume: str, what: str) -> di
     check_same_config(result["config"], config, run_dir.path)
     result["already_finished"] = True
     return result
+
+
+@contextlib.contextmanager
+def claimed_run(run, outputs: tuple[str, ...], force: bool):
+    """Set up the processes of ``run`` (a RunConfig) and lock its out_dir (cleared first with ``force``).
+
+    Yields ``(ctx, run_dir)``; the lock is released and the processes torn down on exit, however it happens.
+    """
+    ctx = setup_context(run)
+    run_dir = RunDir(run.out_dir, outputs)
+    try:
+        if ctx.is_main:
+            run_dir.acquire()
+            if force:
+                run_dir.clear()
+        ctx.barrier()
+        yield ctx, run_dir
+    finally:
+        if ctx.is_main:
+            run_dir.release()
+        teardown_context(ctx)

@@ -26,9 +26,10 @@ from cream.config import SearchRun, to_dict
 from cream.data import build_data
 from cream.data.splits import derive_seed
 from cream.engine.checkpoint import load_latest, save_atomic
-from cream.engine.context import RunContext, setup_context, teardown_context
+from cream.engine.context import RunContext
 from cream.engine.logs import RunLog, write_text_atomic
-from cream.engine.rundir import RunDir, check_same_config
+from cream.engine.meter import EpochSums
+from cream.engine.rundir import RunDir, check_same_config, claimed_run, finished_result
 from cream.engine.signals import RunInterrupted, StopRequest
 from cream.errors import CreamError
 from cream.search.board import PrioritizedBoard
@@ -49,15 +50,8 @@ CLOUD_LIMIT = 20_000  # sampled (FLOPs, accuracy) points kept for search.png
 
 def run_search(cfg: SearchRun, force: bool = False) -> dict:
     """Run (or resume, or just report) the search described by ``cfg``; returns result.json's content."""
-    ctx = setup_context(cfg.run)
-    run_dir = RunDir(cfg.run.out_dir, OUTPUTS)
-    try:
-        if ctx.is_main:
-            run_dir.acquire()
-            if force:
-                run_dir.clear()
-        ctx.barrier()
-        finished = _finished_result(cfg, run_dir)
+    with claimed_run(cfg.run, OUTPUTS, force) as (ctx, run_dir):
+        finished = finished_result(run_dir, to_dict(cfg), cfg.run.resume, "search")
         if finished is not None:
             return finished
         search = SupernetSearch(cfg, ctx, run_dir)
@@ -67,35 +61,12 @@ def run_search(cfg: SearchRun, force: bool = False) -> dict:
             return search.finish()
         finally:
             search.log.close()
-    finally:
-        if ctx.is_main:
-            run_dir.release()
-        teardown_context(ctx)
 
 
-def _finished_result(cfg: SearchRun, run_dir: RunDir) -> dict | None:
-    path = run_dir.file("result.json")
-    if not path.exists():
-        return None
-    if cfg.run.resume == "never":
-        raise CreamError(f"{run_dir.path} holds a finished search; use --force to replace it or another run.out_dir")
-    result = json.loads(path.read_text())
-    check_same_config(result["config"], to_dict(cfg), run_dir.path)
-    result["already_finished"] = True
-    return result
-
-
-class EpochMeter:
-    """Sums over the steps of one epoch; saved in checkpoints so a resumed epoch reports like an unbroken one."""
+class EpochMeter(EpochSums):
+    """The search figures of one epoch."""
 
     FIELDS = ("loss", "kd", "correct", "images", "steps", "distill_steps", "m", "seconds", "skipped")
-
-    def __init__(self, state: dict | None = None):
-        self.sums = dict.fromkeys(self.FIELDS, 0.0) if state is None else dict(state)
-
-    def add(self, **values) -> None:
-        for k, v in values.items():
-            self.sums[k] += v
 
     def row(self) -> dict:
         s, steps = self.sums, max(self.sums["steps"], 1)

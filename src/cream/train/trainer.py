@@ -20,10 +20,11 @@ from torch.nn.parallel import DistributedDataParallel
 from cream.config import RetrainConfig, RetrainRun, to_dict
 from cream.data import DataBundle, build_data
 from cream.engine.checkpoint import load_latest, save_atomic
-from cream.engine.context import RunContext, setup_context, teardown_context
+from cream.engine.context import RunContext
 from cream.engine.evaluate import evaluate
 from cream.engine.logs import RunLog, versions, write_text_atomic
-from cream.engine.rundir import RunDir, check_same_config, finished_result
+from cream.engine.meter import EpochSums
+from cream.engine.rundir import RunDir, check_same_config, claimed_run, finished_result
 from cream.engine.signals import RunInterrupted, StopRequest
 from cream.errors import CreamError
 from cream.space.arch import Arch
@@ -38,17 +39,10 @@ OUTPUTS = ("last.pth", "last.pth.prev", "last.pth.tmp", "best.pth", "best.pth.pr
            "summary.csv", "retrain.log", "tensorboard", "config.yaml")
 
 
-class EpochMeter:
-    """Sums over the steps of one epoch; saved in checkpoints so a resumed epoch reports like an unbroken one."""
+class EpochMeter(EpochSums):
+    """The retraining figures of one epoch."""
 
     FIELDS = ("loss", "correct", "images", "steps", "seconds", "skipped")
-
-    def __init__(self, state: dict | None = None):
-        self.sums = dict.fromkeys(self.FIELDS, 0.0) if state is None else dict(state)
-
-    def add(self, **values) -> None:
-        for k, v in values.items():
-            self.sums[k] += v
 
     def row(self) -> dict:
         s = self.sums
@@ -219,14 +213,7 @@ def train_from_scratch(arch: Arch, spec: NetSpec, data: DataBundle, recipe: Retr
 def run_retrain(cfg: RetrainRun, force: bool = False) -> dict:
     """Run (or resume, or just report) the retraining described by ``cfg``; returns result.json's content."""
     arch, spec = retrain_target(cfg.retrain.arch, cfg.space)
-    ctx = setup_context(cfg.run)
-    run_dir = RunDir(cfg.run.out_dir, OUTPUTS)
-    try:
-        if ctx.is_main:
-            run_dir.acquire()
-            if force:
-                run_dir.clear()
-        ctx.barrier()
+    with claimed_run(cfg.run, OUTPUTS, force) as (ctx, run_dir):
         finished = finished_result(run_dir, to_dict(cfg), cfg.run.resume, "retraining")
         if finished is not None:
             return finished
@@ -236,10 +223,6 @@ def run_retrain(cfg: RetrainRun, force: bool = False) -> dict:
             return retrain.finish()
         finally:
             retrain.log.close()
-    finally:
-        if ctx.is_main:
-            run_dir.release()
-        teardown_context(ctx)
 
 
 class Retrain:

@@ -1,0 +1,19 @@
+"""Per-epoch sums of step figures, kept in checkpoints so a resumed epoch reports like an unbroken one."""
+
+from __future__ import annotations
+
+
+class EpochSums:
+    """Sums ``FIELDS`` over the steps of one epoch; subclasses name the fields and turn them into a row."""
+
+    FIELDS: tuple[str, ...] = ()
+
+    def __init__(self, state: dict | None = None):
+        self.sums = dict.fromkeys(self.FIELDS, 0.0) if state is None else dict(state)
+
+    def add(self, **values) -> None:
+        for k, v in values.items():
+            self.sums[k] += v
+
+    def row(self) -> dict:
+        raise NotImplementedError
