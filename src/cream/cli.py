@@ -318,14 +318,14 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         args.func(args)
         return 0
+    except RunInterrupted as e:  # before CreamError, its base class: a stop on request is not a failure
+        print(f"{e}", file=sys.stderr)
+        return 130
     except CreamError as e:
         _fail(e, debug)
         return 2
-    except RunInterrupted as e:
-        print(f"{e}", file=sys.stderr)
-        return 130
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("interrupted; what was saved is kept: run the same command again to resume", file=sys.stderr)
         return 130
     except Exception as e:  # a bug: still one line, with the way to learn more
         _fail(e, debug, prefix=f"unexpected {type(e).__name__}: ", suffix=" (rerun with --debug and report it)")
