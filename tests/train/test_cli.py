@@ -9,8 +9,8 @@ from tests.train.conftest import ONE_THREAD
 def test_retrain_then_test_then_export_from_the_command_line(tiny_fashion_mnist, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["retrain", "fashion_mnist", f"data.root={tiny_fashion_mnist}", f"run.out_dir={out}",
-                 "retrain.arch=0-0-0-0-0", "retrain.epochs=1", "data.batch_size=32", "data.val_fraction=0.2",
-                 ONE_THREAD, "--quiet"]) == 0
+                 "retrain.arch=0-0-0-0-0", "retrain.epochs=1", "retrain.ema_decay=0.9", "data.batch_size=32",
+                 "data.val_fraction=0.2", ONE_THREAD, "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "retrained 0-0-0-0-0: best val top-1" in printed and f"cream test --checkpoint {out}/best.pth" in printed
 
