@@ -38,8 +38,11 @@ RANDOM_ARCHS = 5
 HANDMADE_OP = 3  # k5 e6, the op the paper's searched nets use most
 
 
+THREADS: list[str] = []  # run.threads=N for every command, when --threads is given
+
+
 def cream(*args: str) -> list[str]:
-    return [str(Path(sys.executable).with_name("cream")), *args]
+    return [str(Path(sys.executable).with_name("cream")), *args, *THREADS]
 
 
 def run_job(name: str, command: list[str], done: Path, log: Path) -> None:
@@ -117,10 +120,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="benchmarks/runs/quality")
     parser.add_argument("--resume", action="store_true", help="keep finished and partial jobs in --out")
+    parser.add_argument("--threads", type=int, help="CPU threads of every job (default: all cores)")
     parser.add_argument("--retrain-epochs", type=int, default=2, help="epochs of every retrain")
     parser.add_argument("overrides", nargs="*", help="search overrides shared by every search (e.g. search.epochs=8)")
     args = parser.parse_args()
     out = Path(args.out)
+    if args.threads:
+        THREADS.append(f"run.threads={args.threads}")
     if out.exists() and not args.resume:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)

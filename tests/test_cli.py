@@ -40,3 +40,10 @@ def test_errors_are_one_line_on_stderr_with_nonzero_exit(args, message):
 def test_debug_shows_the_traceback():
     result = run_cli("--debug", "arch", "3-33")
     assert "Traceback" in result.stderr and result.returncode == 2
+
+
+def test_overrides_may_follow_options_and_other_leftovers_are_errors(capsys):
+    assert main(["search", "fashion_mnist", "--quiet", "search.epochs=0"]) == 2
+    assert "search.epochs must be greater than 0" in capsys.readouterr().err
+    assert main(["search", "fashion_mnist", "--quiet", "bogus"]) == 2
+    assert "unrecognized arguments: bogus" in capsys.readouterr().err
