@@ -6,8 +6,9 @@ One FLOPs budget (the default search range). Jobs, each a `cream` command in its
   - five architectures drawn uniformly from the same FLOPs range, retrained and tested once;
   - a hand-made baseline (every block k5 e6, depths grown to fill the budget), two retrain seeds.
 Every job is skipped when its output exists and resumes when it was interrupted, so
-`python benchmarks/quality.py --resume` picks up where it stopped. Results: OUT/quality.json, OUT/quality.md,
-OUT/quality.png.
+`python benchmarks/quality.py --resume` picks up where it stopped; a second worker
+(`--resume --reverse`, e.g. with `--threads 1` each) takes jobs from the other end.
+Results: OUT/quality.json, OUT/quality.md, OUT/quality.png.
 
 The retrain is the default Fashion-MNIST preset shortened to --retrain-epochs (2 by default, so the whole
 benchmark fits in an afternoon on a 2-core CPU); searches use the default search preset unchanged.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -45,41 +47,72 @@ def cream(*args: str) -> list[str]:
     return [str(Path(sys.executable).with_name("cream")), *args, *THREADS]
 
 
-def run_job(name: str, command: list[str], done: Path, log: Path) -> None:
-    if done.exists():
-        return
-    print(f"[{time.strftime('%H:%M:%S')}] {name}: {' '.join(command[1:])}", flush=True)
-    start = time.time()
-    with open(log, "a") as f:
-        subprocess.run(command, stdout=f, stderr=subprocess.STDOUT, check=True)
-    with open(log.parent / "timings.jsonl", "a") as f:
-        f.write(json.dumps({"job": name, "seconds": time.time() - start}) + "\n")
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, ValueError):
+        return False
+    return True
 
 
-def retrain_and_test(out: Path, name: str, arch: str, seed: int, overrides: list[str]) -> dict:
+def claim(out: Path, name: str) -> Path | None:
+    """Take job ``name`` for this worker (a pid file); None while another live worker holds it."""
+    path = out / "claims" / (name.replace(" ", "_") + ".pid")
+    path.parent.mkdir(exist_ok=True)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        held_by = path.read_text().strip()
+        if held_by.isdigit() and _alive(int(held_by)):
+            return None
+        path.unlink(missing_ok=True)  # left by a worker that died
+        return claim(out, name)
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    return path
+
+
+def run_job(name: str, command: list[str], done: Path, out: Path, wait: bool = False) -> bool:
+    """Run a job unless done; False when another worker holds it (with ``wait``: block until it is done)."""
+    while not done.exists():
+        held = claim(out, name)
+        if held is None:
+            if not wait:
+                return False
+            time.sleep(10)
+            continue
+        try:
+            if done.exists():
+                break
+            print(f"[{time.strftime('%H:%M:%S')}] {name}: {' '.join(command[1:])}", flush=True)
+            start = time.time()
+            with open(out / "jobs.log", "a") as f:
+                subprocess.run(command, stdout=f, stderr=subprocess.STDOUT, check=True)
+            with open(out / "timings.jsonl", "a") as f:
+                f.write(json.dumps({"job": name, "seconds": time.time() - start}) + "\n")
+        finally:
+            held.unlink()
+    return True
+
+
+def retrain_and_test(out: Path, name: str, arch: str, seed: int, overrides: list[str], wait: bool) -> dict | None:
+    """The test report of one model, retraining it first; None when another worker is on it."""
     run_dir = out / name
     run_dir.mkdir(parents=True, exist_ok=True)
-    run_job(f"{name} retrain", cream("retrain", "fashion_mnist", f"retrain.arch={arch}", f"run.seed={seed}",
-                                     f"run.out_dir={run_dir}", "--quiet", *overrides),
-            run_dir / "best.pth", out / "jobs.log")
-    run_job(f"{name} test", cream("test", "--checkpoint", str(run_dir / "best.pth")), run_dir / "test.json",
-            out / "jobs.log")
+    if not run_job(f"{name} retrain", cream("retrain", "fashion_mnist", f"retrain.arch={arch}", f"run.seed={seed}",
+                                            f"run.out_dir={run_dir}", "--quiet", *overrides),
+                   run_dir / "result.json", out, wait):
+        return None
+    if not run_job(f"{name} test", cream("test", "--checkpoint", str(run_dir / "best.pth")), run_dir / "test.json",
+                   out, wait):
+        return None
     return json.loads((run_dir / "test.json").read_text())
 
 
 def candidates(out: Path, overrides: list[str]) -> list[dict]:
-    """(label, kind, architecture text, seed) of every model in the comparison, running the searches."""
-    models = []
-    for algorithm in ("cream", "spos"):
-        for seed in SEEDS:
-            run_dir = out / f"search-{algorithm}-s{seed}"
-            run_job(f"{algorithm} search seed {seed}",
-                    cream("search", "fashion_mnist", f"search.algorithm={algorithm}", f"run.seed={seed}",
-                          f"run.out_dir={run_dir}", "--quiet", *overrides),
-                    run_dir / "result.json", out / "jobs.log")
-            result = json.loads((run_dir / "result.json").read_text())
-            models.append({"kind": algorithm, "arch": result["arch"], "seed": seed,
-                           "search_minutes": result["elapsed_s"] / 60})
+    """Every model of the comparison: kind, seed, and its architecture (searched ones: once their search ran)."""
+    models = [{"kind": algorithm, "seed": seed, "search": str(out / f"search-{algorithm}-s{seed}")}
+              for algorithm in ("cream", "spos") for seed in SEEDS]
     cfg = load_config(SearchRun, preset_path("search", "fashion_mnist"), overrides)
     plan = plan_space(NetSpec.from_config(cfg.space), cfg.space.flops_min, cfg.space.flops_max)
     for i, arch in enumerate(PathSampler(plan, "uniform", seed=12345).distinct(RANDOM_ARCHS, seed=0)):
@@ -88,6 +121,19 @@ def candidates(out: Path, overrides: list[str]) -> list[dict]:
     for seed in SEEDS:
         models.append({"kind": "handmade", "arch": str(handmade), "seed": seed})
     return models
+
+
+def search(out: Path, model: dict, overrides: list[str], wait: bool) -> bool:
+    """Run a searched model's search and take its chosen architecture; False while another worker runs it."""
+    run_dir = Path(model["search"])
+    if not run_job(f"{model['kind']} search seed {model['seed']}",
+                   cream("search", "fashion_mnist", f"search.algorithm={model['kind']}", f"run.seed={model['seed']}",
+                         f"run.out_dir={run_dir}", "--quiet", *overrides),
+                   run_dir / "result.json", out, wait):
+        return False
+    result = json.loads((run_dir / "result.json").read_text())
+    model.update(arch=result["arch"], search_minutes=result["elapsed_s"] / 60)
+    return True
 
 
 def summarize(models: list[dict]) -> list[dict]:
@@ -121,6 +167,8 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/runs/quality")
     parser.add_argument("--resume", action="store_true", help="keep finished and partial jobs in --out")
     parser.add_argument("--threads", type=int, help="CPU threads of every job (default: all cores)")
+    parser.add_argument("--reverse", action="store_true",
+                        help="take the models in reverse order: run a second worker beside the first")
     parser.add_argument("--retrain-epochs", type=int, default=2, help="epochs of every retrain")
     parser.add_argument("overrides", nargs="*", help="search overrides shared by every search (e.g. search.epochs=8)")
     args = parser.parse_args()
@@ -132,9 +180,15 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     start = time.time()
     models = candidates(out, args.overrides)
-    for m in models:
-        name = f"{m['kind']}-{m.get('index', '')}s{m['seed']}"
-        m["test"] = retrain_and_test(out, name, m["arch"], m["seed"], [f"retrain.epochs={args.retrain_epochs}"])
+    order = list(reversed(models)) if args.reverse else models
+    for wait in (False, True):  # first the jobs no other worker holds, then wait for the rest
+        for m in order:
+            if m.get("test") is None:
+                if "search" in m and not search(out, m, args.overrides, wait):
+                    continue
+                name = f"{m['kind']}-{m.get('index', '')}s{m['seed']}"
+                m["test"] = retrain_and_test(out, name, m["arch"], m["seed"],
+                                             [f"retrain.epochs={args.retrain_epochs}"], wait)
     rows = summarize(models)
     timings = [json.loads(line) for line in (out / "timings.jsonl").read_text().splitlines()]
     report = {"models": models, "summary": rows, "retrain_epochs": args.retrain_epochs,
