@@ -131,3 +131,33 @@ def test_a_run_dir_in_use_or_with_another_config_is_refused(tiny_fashion_mnist, 
             run_search(tiny_config(tiny_fashion_mnist, out))
     finally:
         holder.release()
+
+
+def poison_training_forward(monkeypatch, cls, at_call):
+    """Make the ``at_call``-th training forward of ``cls`` return NaN logits."""
+    original, calls = cls.forward, []
+
+    def forward(self, *args):
+        out = original(self, *args)
+        if self.training and torch.is_grad_enabled():
+            calls.append(1)
+            if len(calls) == at_call:
+                return out * float("nan")
+        return out
+
+    monkeypatch.setattr(cls, "forward", forward)
+
+
+def test_a_non_finite_loss_stops_naming_step_and_path_or_is_skipped_and_counted(tiny_fashion_mnist, tmp_path,
+                                                                                  monkeypatch):
+    from cream.space.supernet import Supernet
+
+    plain = ("search.warmup_epochs=3", "run.ckpt_every_steps=2")
+    poison_training_forward(monkeypatch, Supernet, at_call=4)
+    with pytest.raises(CreamError, match=r"non-finite loss at step 3 on path \d+-\d+-\d+-\d+-\d+; the last good"):
+        run_search(tiny_config(tiny_fashion_mnist, tmp_path / "stop", *plain))
+    assert (tmp_path / "stop" / "last.pth").exists()
+
+    poison_training_forward(monkeypatch, Supernet, at_call=4)
+    result = run_search(tiny_config(tiny_fashion_mnist, tmp_path / "skip", *plain, "run.nonfinite=skip"))
+    assert result["counters"]["skipped_steps"] == 1 and result["history"][0]["skipped_steps"] == 1

@@ -164,3 +164,18 @@ def test_a_broken_result_json_and_a_class_mismatch_are_clear(tiny_fashion_mnist,
         retrain_target(str(tmp_path / "result.json"), SpaceConfig())
     with pytest.raises(CreamError, match="set space.num_classes=10"):
         trainer.run_retrain(tiny_config(tiny_fashion_mnist, tmp_path / "r", "space.num_classes=7"))
+
+
+def test_a_non_finite_loss_stops_naming_step_and_architecture_or_is_skipped_and_counted(tiny_fashion_mnist,
+                                                                                         tmp_path, monkeypatch):
+    from cream.space.net import CreamNet
+    from tests.search.test_trainer import poison_training_forward
+
+    poison_training_forward(monkeypatch, CreamNet, at_call=4)
+    with pytest.raises(CreamError, match=f"non-finite training loss at step 3 of {ARCH}; the last good checkpoint"):
+        trainer.run_retrain(tiny_config(tiny_fashion_mnist, tmp_path / "stop", "run.ckpt_every_steps=2"))
+    assert (tmp_path / "stop" / "last.pth").exists()
+
+    poison_training_forward(monkeypatch, CreamNet, at_call=4)
+    result = trainer.run_retrain(tiny_config(tiny_fashion_mnist, tmp_path / "skip", "run.nonfinite=skip"))
+    assert result["history"][0]["skipped_steps"] == 1

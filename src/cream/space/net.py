@@ -162,6 +162,6 @@ class CreamNet(MobileNetV3):
 def build_child(arch: Arch, spec: NetSpec, drop_path_rate: float = 0.0) -> CreamNet:
     """Build the standalone child net of ``arch`` (freshly initialised)."""
     stem, _ = spec.strides
-    return CreamNet(
-        spec.block_args(arch), stem_stride=stem, drop_path_rate=drop_path_rate, **spec.model_kwargs()
-    )
+    net = CreamNet(spec.block_args(arch), stem_stride=stem, drop_path_rate=drop_path_rate, **spec.model_kwargs())
+    net.arch = arch  # for messages about this net
+    return net

@@ -99,8 +99,9 @@ class ChildTraining:
         loss_sum, correct, images = totals.tolist()
         finite = math.isfinite(loss_sum)
         if not finite and self.nonfinite != "skip":
-            raise CreamError(f"non-finite training loss at step {self.step}; lower retrain.lr, or set "
-                             "run.nonfinite=skip to skip such steps")
+            raise CreamError(f"non-finite training loss at step {self.step} of {getattr(self.net, 'arch', 'the net')}; "
+                             "the last good checkpoint is kept (lower retrain.lr, or set run.nonfinite=skip to skip "
+                             "such steps)")
         self.optimizer.zero_grad(set_to_none=True)
         if finite:
             loss.backward()
