@@ -11,6 +11,7 @@ def test_defaults_yaml_and_overrides_stack(tmp_path):
     assert cfg.search.epochs == 9 and cfg.search.board_size == 3 and cfg.search.slice_size == 2
     assert cfg.space.width == 1.0 and cfg.space.depths == [1, 2, 3, 2, 1]
     assert cfg.search.warmup_epochs == 20  # untouched default
+    assert load_config(SearchRun, None, ["search.weight_decay=5e-5"]).search.weight_decay == 5e-5  # YAML: text
 
 
 @pytest.mark.parametrize("override, message", [
@@ -21,6 +22,7 @@ def test_defaults_yaml_and_overrides_stack(tmp_path):
     ("search.epochs=2.5", "whole number"),
     ("search.teacher=best", "one of meta, top1"),
     ("run.quiet=maybe", "true or false"),
+    ("search.lr=fast", "must be a number, got 'fast'"),
     ("search.op_probs=3", "list"),
     ("space.flops_max=-1", "at least 0"),
     ("epochs", "key=value"),

@@ -397,6 +397,11 @@ def _check_type(name: str, value, hint):
             raise CreamError(f"{name} must be a whole number, got {value!r}")
         return value
     if hint is float:
+        if isinstance(value, str):  # YAML reads 5e-5 (no dot) as text
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise CreamError(f"{name} must be a number, got {value!r}")
         return float(value)
