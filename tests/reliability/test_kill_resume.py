@@ -17,7 +17,7 @@ TIMING = ("images_per_s", "elapsed_s", "seconds", "sa_seconds", "ws_seconds")
 
 def search_args(root, out):
     return ["search", "fashion_mnist", f"data.root={root}", f"run.out_dir={out}", "data.batch_size=32",
-            "data.eval_batch_size=64", "data.val_fraction=0.2", "data.train_per_class=null", "search.epochs=4",
+            "data.eval_batch_size=64", "data.val_fraction=0.2", "data.train_per_class=null", "search.epochs=12",
             "search.warmup_epochs=1", "search.board_size=3", "search.meta_update_every=2", "search.meta_slice=8",
             "search.val_images=60", "search.bn_batches=1", "search.candidates=3", "run.ckpt_every_steps=2",
             "run.threads=1", "--quiet"]
@@ -25,12 +25,12 @@ def search_args(root, out):
 
 def retrain_args(root, out):
     return ["retrain", "fashion_mnist", f"data.root={root}", f"run.out_dir={out}", "retrain.arch=0-13-2-45-1",
-            "retrain.epochs=6", "retrain.ema_decay=0.9", "retrain.mixup=0.2", "data.batch_size=32",
+            "retrain.epochs=16", "retrain.ema_decay=0.9", "retrain.mixup=0.2", "data.batch_size=32",
             "data.val_fraction=0.2", "run.ckpt_every_steps=2", "run.threads=1", "--quiet"]
 
 
 def rankcorr_args(ckpt, out):
-    return ["rankcorr", "--supernet", str(ckpt), "--paths", "4", "--epochs", "2", "--out", str(out), "--quiet",
+    return ["rankcorr", "--supernet", str(ckpt), "--paths", "6", "--epochs", "2", "--out", str(out), "--quiet",
             "study.bn_batches=1", "retrain.warmup_epochs=0", "run.threads=1"]
 
 
@@ -52,7 +52,7 @@ def test_search_survives_sigkill_and_ends_like_an_unbroken_run(tiny_fashion_mnis
     run(search_args(tiny_fashion_mnist, tmp_path / "a"))
     out = tmp_path / "b"
     kills = kill_and_resume(cli(*search_args(tiny_fashion_mnist, out)), out / "last.pth.tmp", kills=10, seed=0,
-                            max_seconds=600)
+                            max_seconds=600, delay=(2.0, 6.0))
     assert kills["random"] + kills["during_write"] >= 6 and kills["during_write"] >= 2, kills
     expected = comparable(json.loads((tmp_path / "a" / "result.json").read_text()))
     assert comparable(json.loads((out / "result.json").read_text())) == expected
