@@ -78,16 +78,26 @@ def cmd_space(args):
     print(space_report(plan_space(spec, args.flops_min, args.flops_max)))
 
 
-def cmd_search(args):
-    from cream.config import SearchRun, describe, load_config, preset_path
-    from cream.search.trainer import run_search
+def _run_config(args, cls, kind: str):
+    """The config of a search or retrain command (preset, overrides, --quiet); None after printing --keys."""
+    from cream.config import describe, load_config, preset_path
 
     if args.keys:
-        print(describe(SearchRun))
-        return
-    cfg = load_config(SearchRun, preset_path("search", args.config), args.overrides)
+        print(describe(cls))
+        return None
+    cfg = load_config(cls, preset_path(kind, args.config), args.overrides)
     if args.quiet:
         cfg.run.quiet = True
+    return cfg
+
+
+def cmd_search(args):
+    from cream.config import SearchRun
+    from cream.search.trainer import run_search
+
+    cfg = _run_config(args, SearchRun, "search")
+    if cfg is None:
+        return
     result = run_search(cfg, force=args.force)
     if os.environ.get("RANK", "0") != "0":
         return
@@ -155,15 +165,12 @@ def _add_run_options(p, kind):
 
 
 def cmd_retrain(args):
-    from cream.config import RetrainRun, describe, load_config, preset_path
+    from cream.config import RetrainRun
     from cream.train.trainer import run_retrain
 
-    if args.keys:
-        print(describe(RetrainRun))
+    cfg = _run_config(args, RetrainRun, "retrain")
+    if cfg is None:
         return
-    cfg = load_config(RetrainRun, preset_path("retrain", args.config), args.overrides)
-    if args.quiet:
-        cfg.run.quiet = True
     if args.init:
         cfg.retrain.init = args.init
     result = run_retrain(cfg, force=args.force)
