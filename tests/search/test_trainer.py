@@ -51,14 +51,16 @@ def test_spos_baseline_uses_no_board_and_picks_among_random_paths(tiny_fashion_m
     assert all(row["distill_fraction"] == 0 for row in result["history"])
 
 
-def test_interrupted_and_resumed_run_equals_an_unbroken_one(tiny_fashion_mnist, tmp_path, monkeypatch):
+@pytest.mark.parametrize("stop_at", ["mid_epoch", "epoch_end"])
+def test_interrupted_and_resumed_run_equals_an_unbroken_one(tiny_fashion_mnist, tmp_path, monkeypatch, stop_at):
     unbroken = run_search(tiny_config(tiny_fashion_mnist, tmp_path / "a"))
 
     original = SupernetSearch.train_step
 
     def interrupting_step(self, epoch, x, y):
         original(self, epoch, x, y)
-        if self.step == 11:  # mid-epoch, after warm-up, with a board and meta updates
+        # mid-epoch: after warm-up, with a board and meta updates; epoch end: before epoch 1's evaluation
+        if self.step == (11 if stop_at == "mid_epoch" else self.steps_per_epoch):
             os.kill(os.getpid(), signal.SIGINT)
 
     monkeypatch.setattr(SupernetSearch, "train_step", interrupting_step)

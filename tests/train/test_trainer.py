@@ -90,6 +90,25 @@ def test_a_run_stopped_and_resumed_ends_exactly_like_an_unbroken_one(tiny_fashio
     assert all(torch.equal(a["ema"][k], b["ema"][k]) for k in a["ema"])
 
 
+def test_a_stop_at_the_last_step_of_an_epoch_still_evaluates_that_epoch_on_resume(tiny_fashion_mnist, tmp_path,
+                                                                                   monkeypatch):
+    unbroken = trainer.run_retrain(tiny_config(tiny_fashion_mnist, tmp_path / "a"))
+    steps_per_epoch = torch.load(tmp_path / "a" / "last.pth", weights_only=True)["step"] // 3
+    original_step = trainer.ChildTraining.train_step
+
+    def interrupting_step(self, x, y):  # its checkpoint is written before epoch 1's evaluation
+        original_step(self, x, y)
+        if self.step == steps_per_epoch:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(trainer.ChildTraining, "train_step", interrupting_step)
+    with pytest.raises(RunInterrupted):
+        trainer.run_retrain(tiny_config(tiny_fashion_mnist, tmp_path / "b"))
+    monkeypatch.setattr(trainer.ChildTraining, "train_step", original_step)
+    resumed = trainer.run_retrain(tiny_config(tiny_fashion_mnist, tmp_path / "b"))
+    assert without_timing(resumed["history"]) == without_timing(unbroken["history"])
+
+
 def test_train_from_scratch_on_an_image_folder_writes_nothing(tmp_path, monkeypatch):
     root = make_image_tree(tmp_path / "tree", per_class=8)
     monkeypatch.chdir(tmp_path)

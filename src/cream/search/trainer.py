@@ -149,7 +149,7 @@ class SupernetSearch:
         self.counters, self.elapsed = ckpt["counters"], ckpt["elapsed"]
         torch.set_rng_state(ckpt["torch_rng"])
         self.scheduler.step_update(self.step)
-        self.log.info(f"resumed {self.dir.path} at step {self.step} (epoch {self.step // self.steps_per_epoch + 1})")
+        self.log.info(f"resumed {self.dir.path} at step {self.step} (epoch {len(self.history) + 1})")
 
     def _start_fresh(self) -> None:
         if self.ctx.is_main:
@@ -181,7 +181,9 @@ class SupernetSearch:
     def train(self) -> None:
         epochs = self.cfg.search.epochs
         with StopRequest() as stop:
-            for epoch in range(self.step // self.steps_per_epoch, epochs):
+            # From the first epoch without a history row: a checkpoint written at an epoch's last step (a stop
+            # or ckpt_every_steps) comes before that epoch's evaluation, which must still run after a resume.
+            for epoch in range(len(self.history), epochs):
                 self.train_epoch(epoch, stop)
                 self.end_epoch(epoch)
 

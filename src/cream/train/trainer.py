@@ -255,7 +255,7 @@ class Retrain:
             self.training.load_state_dict(ckpt)
             self.history, self.best_top1, self.elapsed = ckpt["history"], ckpt["best_top1"], ckpt["elapsed"]
             self.log.info(f"resumed {self.dir.path} at step {self.training.step} "
-                          f"(epoch {self.training.step // self.steps_per_epoch + 1})")
+                          f"(epoch {len(self.history) + 1})")
         self._clock = time.perf_counter()
 
     # ------------------------------------------------------------------ resume
@@ -299,7 +299,9 @@ class Retrain:
     def train(self) -> None:
         epochs, every = self.cfg.retrain.epochs, self.cfg.run.ckpt_every_steps
         with StopRequest() as stop:
-            for epoch in range(self.training.step // self.steps_per_epoch, epochs):
+            # From the first epoch without a history row: a checkpoint written at an epoch's last step (a stop
+            # or ckpt_every_steps) comes before that epoch's evaluation, which must still run after a resume.
+            for epoch in range(len(self.history), epochs):
                 start = self.training.step - epoch * self.steps_per_epoch
                 bar = self.log.progress(self.steps_per_epoch, start, f"epoch {epoch + 1}/{epochs}")
                 for step in self.training.train_epoch(self.data.train, epoch, start):
