@@ -33,6 +33,14 @@ def test_bad_keys_and_values_are_one_line_errors(override, message):
     assert "\n" not in str(info.value)
 
 
+def test_a_key_given_twice_in_a_yaml_file_is_a_one_line_error(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("run:\n  seed: 1\nsearch:\n  epochs: 7\n  epochs: 8\n")
+    with pytest.raises(CreamError, match=r"key 'epochs' is given twice \(lines 4 and 5\); keep one") as info:
+        load_config(SearchRun, path)
+    assert "\n" not in str(info.value)
+
+
 def test_every_preset_loads_and_every_key_is_documented():
     for kind, cls in (("search", SearchRun), ("retrain", RetrainRun)):
         presets = sorted(preset_path(kind, "fashion_mnist").parent.glob("*.yaml"))

@@ -263,6 +263,21 @@ def preset_path(kind: str, name_or_path: str) -> Path:
     return preset
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (PyYAML would silently keep the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        first_line = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in first_line:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice (lines {first_line[key]} and {line}); keep one")
+            first_line[key] = line
+        return super().construct_mapping(node, deep)
+
+
 def load_config(cls, source: str | Path | dict | None, overrides: list[str] = ()):
     """Defaults of ``cls``, then ``source`` (a YAML file or a mapping of sections), then ``key=value`` overrides."""
     values: dict[str, dict[str, Any]] = {}
@@ -270,7 +285,7 @@ def load_config(cls, source: str | Path | dict | None, overrides: list[str] = ()
         values = {section: dict(body) for section, body in source.items()}
     elif source is not None:
         try:
-            loaded = yaml.safe_load(Path(source).read_text())
+            loaded = yaml.load(Path(source).read_text(), Loader=_UniqueKeyLoader)
         except yaml.YAMLError as e:
             raise CreamError(f"config {source} is not valid YAML: {str(e).splitlines()[0]}") from None
         if loaded is not None and not isinstance(loaded, dict):
