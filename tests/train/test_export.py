@@ -3,6 +3,8 @@ import itertools
 import onnxruntime
 import pytest
 import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
 
 from cream.config import DataConfig
 from cream.data import build_data
@@ -12,6 +14,7 @@ from cream.errors import CreamError
 from cream.space.arch import Arch
 from cream.space.net import NetSpec, build_child
 from cream.space.supernet import Supernet
+from cream.train import export
 from cream.train.export import export_model
 from cream.train.tester import evaluate_checkpoint
 from cream.train.weights import read_weights
@@ -19,43 +22,74 @@ from tests.train.conftest import ONE_THREAD, released_checkpoint, search_checkpo
 
 ARCH = "3-3-3-3-3"
 SPEC = NetSpec(resolution=28, in_chans=1, num_classes=10)
+RTOL = 1e-4  # of the largest |logit|: float32 reordering moves logits by about 1e-6 of it, a wrong export by far more
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """The test net after a few SGD steps on random data, in eval mode.
+
+    Its logits are several units (a fresh net's are about 1e-4, too small for any tolerance to tell a halved
+    output from a right one) and its BatchNorm statistics are no longer the initial 0 and 1.
+    """
+    torch.manual_seed(0)
+    net = build_child(Arch.parse(ARCH), SPEC)
+    gen = torch.Generator().manual_seed(1)
+    x, y = torch.randn(32, 1, 28, 28, generator=gen), torch.randint(0, 10, (32,), generator=gen)
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.5)
+    for _ in range(10):
+        optimizer.zero_grad()
+        F.cross_entropy(net(x), y).backward()
+        optimizer.step()
+    return net.eval()
 
 
 @pytest.fixture
-def released(tmp_path):
-    torch.manual_seed(0)
-    net = build_child(Arch.parse(ARCH), SPEC).eval()
-    return net, released_checkpoint(tmp_path / "cream_tiny.pth.tar", net)
+def released(trained, tmp_path):
+    return trained, released_checkpoint(tmp_path / "cream_tiny.pth.tar", trained)
 
 
-def exported_and_expected(released, fmt):
-    net, path = released
-    keys = {"checkpoint": str(path), "arch": ARCH, "resolution": 28, "formats": [fmt]}
+def export_one(released, fmt) -> str:
+    """Export the released checkpoint to ``fmt``; the path written."""
+    keys = {"checkpoint": str(released[1]), "arch": ARCH, "resolution": 28, "formats": [fmt]}
     result = export_model(keys, None, [ONE_THREAD])
-    assert result["weights"] == "ema" and result["files"][fmt]["max_abs_diff"] <= 1e-4
-    x = torch.randn(3, 1, 28, 28)  # a batch size the export never saw: the batch axis is dynamic
+    written = result["files"][fmt]
+    assert result["weights"] == "ema" and written["max_abs_diff"] <= RTOL * written["logit_scale"]
+    return written["path"]
+
+
+def assert_same_logits(run, net):
+    """``run`` (an exported model read back without cream) gives ``net``'s logits, relative to their size."""
+    x = torch.randn(3, 1, 28, 28, generator=torch.Generator().manual_seed(2))  # a batch size the export never saw
     with torch.no_grad():
-        return result["files"][fmt]["path"], x, net(x)
+        expected, got = net(x), torch.as_tensor(run(x))
+    scale = expected.abs().max()
+    assert scale > 1  # the net is trained: a halved or slightly shifted export cannot hide in rounding
+    assert got.shape == expected.shape and (got - expected).abs().max() <= RTOL * scale
 
 
 def test_onnx_has_a_dynamic_batch_axis_and_matches_pytorch_in_onnxruntime(released, tmp_path):
-    path, x, expected = exported_and_expected(released, "onnx")
+    path = export_one(released, "onnx")
     assert path == str(tmp_path / "cream_tiny.onnx")
     session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
     assert session.get_inputs()[0].name == "images" and session.get_inputs()[0].shape[0] == "batch"
-    assert (torch.from_numpy(session.run(None, {"images": x.numpy()})[0]) - expected).abs().max() <= 1e-4
+    assert_same_logits(lambda x: session.run(None, {"images": x.numpy()})[0], released[0])
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
 def test_torchscript_matches_pytorch(released, tmp_path):
-    path, x, expected = exported_and_expected(released, "torchscript")
+    path = export_one(released, "torchscript")
     assert path == str(tmp_path / "cream_tiny.torchscript.pt")
-    assert (torch.jit.load(path)(x) - expected).abs().max() <= 1e-4
+    assert_same_logits(torch.jit.load(path), released[0])
 
 
-def test_safetensors_carry_the_architecture_and_cream_test_reads_them_back(released, tiny_fashion_mnist, tmp_path):
-    path, _, _ = exported_and_expected(released, "safetensors")
+def test_safetensors_match_pytorch_carry_the_architecture_and_cream_test_reads_them_back(released, tiny_fashion_mnist,
+                                                                                          tmp_path):
+    path = export_one(released, "safetensors")
     assert path == str(tmp_path / "cream_tiny.safetensors")
+    back = build_child(Arch.parse(ARCH), SPEC)
+    back.load_state_dict(load_file(path))
+    assert_same_logits(back.eval(), released[0])
     weights = read_weights(path)
     assert weights.arch == ARCH and weights.net["resolution"] == 28 and list(weights.sets) == ["ema"]
     quick = {"latency_batch": 4, "latency_repeats": 2, "latency_warmup": 0}
@@ -63,6 +97,23 @@ def test_safetensors_carry_the_architecture_and_cream_test_reads_them_back(relea
                                    str(tiny_fashion_mnist), [ONE_THREAD])
     back = evaluate_checkpoint({"checkpoint": path, **quick}, str(tiny_fashion_mnist), [ONE_THREAD])
     assert back["results"] == original["results"] and back["arch"] == ARCH
+
+
+@pytest.mark.parametrize("fmt, writer", [("torchscript", "write_torchscript"),
+                                         ("safetensors", "write_safetensors_checked")])
+def test_the_export_check_refuses_halved_logits_even_when_they_are_tiny(fmt, writer, tmp_path, monkeypatch):
+    torch.manual_seed(0)
+    fresh = build_child(Arch.parse(ARCH), SPEC).eval()  # largest logit about 1e-4
+    path = released_checkpoint(tmp_path / "fresh.pth.tar", fresh)
+    write = getattr(export, writer)
+
+    def write_halved(*args):
+        run = write(*args)
+        return lambda batch: run(batch) / 2
+
+    monkeypatch.setattr(export, writer, write_halved)
+    with pytest.raises(CreamError, match=f"the {fmt} export .* differs from PyTorch"):
+        export_model({"checkpoint": str(path), "arch": ARCH, "resolution": 28, "formats": [fmt]}, None, [ONE_THREAD])
 
 
 def test_a_supernet_path_is_exported_with_recalibrated_batchnorm(tiny_fashion_mnist, tmp_path):
