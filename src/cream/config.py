@@ -205,7 +205,7 @@ class ExportConfig:
     bn_batches: int = key(20, "supernet: training batches to recalibrate BatchNorm on", positive=True)
     check_batch: int = key(4, "images in the fixed batch the exported model is checked on", positive=True)
     atol: float = key(1e-4, "largest allowed difference between exported and PyTorch outputs, per unit of the "
-                            "largest |logit| when that is above 1", positive=True)
+                            "largest |logit| of the check batch", positive=True)
 
 
 @dataclass
