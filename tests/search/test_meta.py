@@ -36,7 +36,7 @@ def test_scores_come_from_one_batched_forward_over_all_entries():
         calls.append(len(x))
         return supernet(x, Arch.uniform(DEPTHS, 0))
 
-    scores = match_scores(student, MetaMatchingNetwork(4), board, "cpu")
+    scores = match_scores(student, MetaMatchingNetwork(4), board)
     assert scores.shape == (3,) and calls == [6]
 
 
@@ -46,7 +46,7 @@ def test_teacher_is_the_best_scoring_entry_and_m_is_sigmoid_of_its_own_score():
     board = make_board(supernet)
     meta = MetaMatchingNetwork(4)
     student = lambda x: supernet(x, Arch.uniform(DEPTHS, 0))  # noqa: E731
-    scores = match_scores(student, meta, board, "cpu").detach()
+    scores = match_scores(student, meta, board).detach()
     choice = select_teacher("meta", board, student, meta)
     best = int(scores.argmax())
     assert choice.index == best
@@ -96,7 +96,7 @@ def judged_loss(supernet, board, meta, arch, kd_slice, ce_slice, lr):
     """The meta objective written out directly: CE after one simulated SGD step on m·KD."""
     params = dict(supernet.named_parameters())
     buffers = {n: b.clone() for n, b in supernet.named_buffers()}
-    scores = match_scores(lambda x: functional_call(supernet, {**params, **buffers}, (x, arch)), meta, board, "cpu")
+    scores = match_scores(lambda x: functional_call(supernet, {**params, **buffers}, (x, arch)), meta, board)
     m = torch.sigmoid(scores[scores.argmax()])
     loss = m * kd_loss(functional_call(supernet, {**params, **buffers}, (kd_slice[0], arch)), kd_slice[1])
     grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)

@@ -105,6 +105,25 @@ def test_board_entries_store_the_students_own_outputs_and_meta_learns_on_val(tin
     search.log.close()
 
 
+def test_cream_steps_forward_a_fixed_set_of_input_shapes_while_the_board_grows(tiny_fashion_mnist, tmp_path):
+    # A new input shape makes cuDNN plan (and with benchmark on, autotune) again for every op it meets:
+    # board forwards must not grow with the board (1, 2, 3 entries -> 4, 8, 12 images).
+    cfg = tiny_config(tiny_fashion_mnist, tmp_path / "s", "search.warmup_epochs=0", "search.meta_slice=6",
+                      "space.in_chans=3")  # three channels: with one, both memory formats look alike
+    (tmp_path / "s").mkdir()
+    search = SupernetSearch(cfg, setup_context(cfg.run), RunDir(cfg.run.out_dir, trainer.OUTPUTS))
+    inputs = []
+    search.supernet.register_forward_pre_hook(lambda module, args: inputs.append(args[0]))
+    board_sizes = []
+    for x, y in search.data.train.batches(0):
+        search.train_step(0, x, y)
+        board_sizes.append(len(search.board))
+    assert board_sizes[0] == 1 and board_sizes[-1] == 3 and search.counters["meta_updates"] > 0
+    assert {len(x) for x in inputs} == {32, 3 * 4, 6}  # batch, board size x slice, meta slice
+    assert all(x.is_contiguous(memory_format=torch.channels_last) for x in inputs)
+    search.log.close()
+
+
 @pytest.mark.parametrize("overrides, message", [
     (["data.root=/nonexistent/fmnist"], "does not exist"),
     (["space.flops_max=0.5"], "impossible"),

@@ -38,6 +38,7 @@ class PrioritizedBoard:
     def __init__(self, size: int = 10, margin: float = 5.0):
         self.size, self.margin = size, margin
         self.entries: list[BoardEntry] = []
+        self._batch: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -70,7 +71,23 @@ class PrioritizedBoard:
             return False
         self.entries.sort(key=lambda e: e.rank_key)
         del self.entries[self.size:]
+        self._batch = None
         return True
+
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every slot's images as one batch of ``size`` × slice images, and soft labels (size, slice, classes).
+
+        Slots not yet filled repeat the filled entries in turn, so the batch has one shape from the first
+        entry on: forwards over it never meet a new input shape (no cuDNN re-planning, no re-compiling) as
+        the board grows. Only the first ``len(self)`` rows are real entries. Rebuilt only when the board
+        changes, on the device its entries live on.
+        """
+        if not self.entries:
+            raise ValueError("the board is empty")
+        if self._batch is None:
+            slots = [self.entries[i % len(self.entries)] for i in range(self.size)]
+            self._batch = (torch.cat([e.images for e in slots]), torch.stack([e.soft_labels for e in slots]))
+        return self._batch
 
     def state_dict(self) -> dict:
         return {"size": self.size, "margin": self.margin, "entries": [e.to_state() for e in self.entries]}
@@ -78,5 +95,6 @@ class PrioritizedBoard:
     def load_state_dict(self, state: dict, device="cpu") -> None:
         self.size, self.margin = int(state["size"]), float(state["margin"])
         self.entries = [BoardEntry.from_state(s) for s in state["entries"]]
+        self._batch = None
         for e in self.entries:
             e.images, e.soft_labels = e.images.to(device), e.soft_labels.to(device)

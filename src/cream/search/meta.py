@@ -36,33 +36,30 @@ class TeacherChoice:
     fell_back: bool = False  # the meta scores were not finite, so top1 was used
 
 
-def board_tensors(board: PrioritizedBoard, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """All entries' stored images in one batch, and their soft labels as (entries, images, classes)."""
-    images = torch.cat([e.images for e in board.entries]).to(device)
-    soft = torch.stack([e.soft_labels for e in board.entries]).to(device)
-    return images, soft
-
-
-def match_scores(student_forward, meta_net: MetaMatchingNetwork, board: PrioritizedBoard, device) -> torch.Tensor:
-    """One score per entry, from a single batched student forward over every entry's stored images."""
-    images, soft = board_tensors(board, device)
+def match_scores(student_forward, meta_net: MetaMatchingNetwork, board: PrioritizedBoard) -> torch.Tensor:
+    """One score per entry, from a single student forward over the board's fixed-size batch of images."""
+    images, soft = board.batch()
     with torch.no_grad():
         probs = F.softmax(student_forward(images).float(), dim=1).view(soft.shape)
-    return meta_net(probs, soft)
+    return meta_net(probs, soft)[: len(board)]
 
 
-def select_teacher(mode: str, board: PrioritizedBoard, student_forward=None, meta_net=None, device="cpu",
+def select_teacher(mode: str, board: PrioritizedBoard, student_forward=None, meta_net=None,
                    warn=print) -> TeacherChoice:
-    """``top1``: the most accurate entry, m = 0.5. ``meta``: the best-scoring entry, m = sigmoid(its score)."""
+    """``top1``: the most accurate entry, m = 0.5. ``meta``: the best-scoring entry, m = sigmoid(its score).
+
+    The scores stay on the device until one transfer brings back (all finite, best index, its m).
+    """
     if mode == "top1":
         return TeacherChoice(0, 0.5)
     with torch.no_grad():
-        scores = match_scores(student_forward, meta_net, board, device)
-    if not torch.isfinite(scores).all():
+        scores = match_scores(student_forward, meta_net, board)
+        finite, index, weight = torch.stack([torch.isfinite(scores).all().float(), scores.argmax().float(),
+                                             torch.sigmoid(scores.max())]).tolist()
+    if not finite:
         warn("warning: the meta-matching network gave non-finite scores; using the top1 teacher for this step")
         return TeacherChoice(0, 0.5, fell_back=True)
-    index = int(scores.argmax())
-    return TeacherChoice(index, float(torch.sigmoid(scores[index])))
+    return TeacherChoice(int(index), weight)
 
 
 def meta_update(supernet: nn.Module, arch, meta_net: MetaMatchingNetwork, meta_optimizer, board: PrioritizedBoard,
@@ -77,7 +74,6 @@ def meta_update(supernet: nn.Module, arch, meta_net: MetaMatchingNetwork, meta_o
 
     kd_slice: (images, teacher softmax outputs); ce_slice: (images, labels). Returns the judged CE.
     """
-    device = next(meta_net.parameters()).device
     path_ids = {id(p) for p in supernet.path_parameters(arch)}
     params = {n: p for n, p in supernet.named_parameters() if id(p) in path_ids}
     buffers = {n: b.clone() for n, b in supernet.named_buffers()}  # simulated steps must not move BN statistics
@@ -88,7 +84,7 @@ def meta_update(supernet: nn.Module, arch, meta_net: MetaMatchingNetwork, meta_o
     x_kd, teacher_probs = kd_slice
     kd_grads = torch.autograd.grad(kd_loss(student(params, x_kd).float(), teacher_probs), list(params.values()),
                                    allow_unused=True)
-    scores = match_scores(lambda x: student(params, x), meta_net, board, device)
+    scores = match_scores(lambda x: student(params, x), meta_net, board)
     m = torch.sigmoid(scores[scores.detach().argmax()])
     updated = {n: (p.detach() if g is None else p.detach() - student_lr * m.detach() * g).requires_grad_()
                for (n, p), g in zip(params.items(), kd_grads)}

@@ -261,7 +261,7 @@ class SupernetSearch:
 
     def choose_teacher(self, arch: Arch) -> tuple[int, float]:
         choice = select_teacher(self.cfg.search.teacher, self.board, lambda imgs: self.supernet(imgs, arch),
-                                self.meta_net, self.ctx.device, warn=self.log.info)
+                                self.meta_net, warn=self.log.info)
         self.counters["nonfinite_meta_scores"] += int(choice.fell_back)
         shared = self.ctx.broadcast(torch.tensor([choice.index, choice.weight], device=self.ctx.device,
                                                  dtype=torch.float64))  # every process distils alike
@@ -291,7 +291,8 @@ class SupernetSearch:
         if not on_board and not self.board.admits(accuracy, flops):
             return
         n = self.cfg.search.slice_size
-        images = self.ctx.broadcast(x[:n].detach().contiguous())
+        # Stored in the run's memory format, so forwards over the board see one input layout as well as one shape.
+        images = self.ctx.to_device(self.ctx.broadcast(x[:n].detach().contiguous()))
         probs = self.ctx.broadcast(F.softmax(logits[:n].detach(), dim=1).contiguous())
         self.counters["board_changes"] += int(self.board.consider(arch, accuracy, flops, images, probs))
 
