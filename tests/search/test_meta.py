@@ -1,3 +1,4 @@
+import math
 import random
 
 import pytest
@@ -51,9 +52,44 @@ def test_teacher_is_the_best_scoring_entry_and_m_is_sigmoid_of_its_own_score():
     best = int(scores.argmax())
     assert choice.index == best
     assert choice.weight == pytest.approx(float(torch.sigmoid(scores[best])))
-    assert best != len(scores) - 1 or scores[-1] == scores.max()
     top1 = select_teacher("top1", board)
     assert (top1.index, top1.weight) == (0, 0.5)
+
+
+def test_the_teacher_is_the_best_scoring_entry_wherever_it_sits_on_the_board():
+    # The scorer below rewards the student's class-0 probability beyond the entry's own: score = mean(p0 - s0).
+    # The student reads its class-0 logit off the image's first pixel. Entries, best accuracy first:
+    #   70%: student logits (0, 0, 0, 0) -> p0 = 1/4,             stored s0 = 1/4  -> score 0
+    #   60%: student logits (4, 0, 0, 0) -> p0 = e^4 / (e^4 + 3), stored s0 = 1/4  -> score p0 - 1/4 (best)
+    #   50%: student logits (4, 0, 0, 0) -> p0 = e^4 / (e^4 + 3), stored s0 = 0.9  -> score p0 - 0.9
+    # so the best match is the middle entry: neither the first (top1) nor the last one.
+    def images(first_pixel):
+        x = torch.zeros(2, 1, 32, 32)
+        x[:, 0, 0, 0] = first_pixel
+        return x
+
+    def soft_labels(s0):
+        return torch.tensor([[s0] + [(1 - s0) / 3] * 3] * 2)
+
+    def student(x):
+        logits = torch.zeros(len(x), 4)
+        logits[:, 0] = x[:, 0, 0, 0]
+        return logits
+
+    board = PrioritizedBoard(size=3, margin=0)
+    for op, accuracy, first_pixel, s0 in ((0, 50.0, 4.0, 0.9), (1, 70.0, 0.0, 0.25), (2, 60.0, 4.0, 0.25)):
+        board.consider(Arch.uniform(DEPTHS, op), accuracy, 1.0, images(first_pixel), soft_labels(s0))
+    assert [e.accuracy for e in board.entries] == [70.0, 60.0, 50.0]
+    meta = MetaMatchingNetwork(4)
+    with torch.no_grad():
+        meta.linear.weight.copy_(torch.tensor([[1.0, 0.0, 0.0, 0.0]]))
+        meta.linear.bias.zero_()
+    p0 = math.exp(4) / (math.exp(4) + 3)
+
+    choice = select_teacher("meta", board, student, meta)
+    assert choice.index == 1 and board.entries[1].arch == Arch.uniform(DEPTHS, 2)
+    assert choice.weight == pytest.approx(1 / (1 + math.exp(-(p0 - 0.25))))
+    assert not choice.fell_back
 
 
 def test_non_finite_meta_scores_fall_back_to_top1_with_a_warning():
