@@ -1,6 +1,7 @@
 import json
 import os
 import signal
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -12,7 +13,9 @@ from cream.engine.rundir import RunDir
 from cream.engine.signals import RunInterrupted
 from cream.errors import CreamError
 from cream.search import trainer
+from cream.search.meta import TeacherChoice
 from cream.search.trainer import SupernetSearch, run_search
+from cream.space.arch import Arch
 
 
 def tiny_config(root, out, *overrides):
@@ -71,38 +74,142 @@ def test_interrupted_and_resumed_run_equals_an_unbroken_one(tiny_fashion_mnist, 
     assert comparable(resumed) == comparable(unbroken)
 
 
-def test_board_entries_store_the_students_own_outputs_and_meta_learns_on_val(tiny_fashion_mnist, tmp_path,
-                                                                             monkeypatch):
-    # Pins defects (b) (entries stored the teacher's outputs) and (e) (meta data from the training batch).
-    cfg = tiny_config(tiny_fashion_mnist, tmp_path / "c", "search.warmup_epochs=0")
-    (tmp_path / "c").mkdir()
-    search = SupernetSearch(cfg, setup_context(cfg.run), RunDir(cfg.run.out_dir, trainer.OUTPUTS))
-    seen, meta_slices = {}, []
-    real_consider, real_meta = search.board.consider, trainer.meta_update
+@pytest.fixture
+def make_search(tiny_fashion_mnist, tmp_path):
+    """A ``SupernetSearch`` on the tiny data, to drive step by step (``search.train_step(epoch, x, y)``)."""
+    searches = []
 
-    def spy_consider(arch, accuracy, flops, images, soft_labels):
-        seen["soft"], seen["images"] = soft_labels.clone(), images.clone()
-        return real_consider(arch, accuracy, flops, images, soft_labels)
+    def make(*overrides, name="s"):
+        cfg = tiny_config(tiny_fashion_mnist, tmp_path / name, "search.warmup_epochs=0", *overrides)
+        (tmp_path / name).mkdir()
+        searches.append(SupernetSearch(cfg, setup_context(cfg.run), RunDir(cfg.run.out_dir, trainer.OUTPUTS)))
+        return searches[-1]
+
+    yield make
+    for search in searches:
+        search.log.close()
+
+
+def record_forwards(supernet):
+    """Every later supernet forward as (arch, images, logits, whether autograd recorded it), in call order."""
+    calls = []
+
+    def hook(module, args, logits):
+        calls.append(SimpleNamespace(arch=args[1], x=args[0], logits=logits.detach().clone(),
+                                     grad=torch.is_grad_enabled()))
+
+    supernet.register_forward_hook(hook)
+    return calls
+
+
+def fill_board(search, batches, size):
+    while len(search.board) < size:
+        search.train_step(0, *next(batches))
+
+
+def teacher_and_student(calls, x):
+    """The step's two forwards over its batch: the teacher's (no autograd), then the student's (trained)."""
+    teacher, student = [c for c in calls if len(c.x) == len(x)]
+    assert not teacher.grad and student.grad
+    assert torch.equal(teacher.x, x) and torch.equal(student.x, x)
+    return teacher, student
+
+
+@pytest.mark.parametrize("mode, chosen", [("meta", (1, 0.3)), ("meta", (2, 0.9)), ("top1", None)])
+def test_the_chosen_board_entry_teaches_with_its_weight_m(make_search, monkeypatch, mode, chosen):
+    search = make_search(f"search.teacher={mode}", "search.meta_update_every=0")
+    batches = search.data.train.batches(0)
+    fill_board(search, batches, 3)
+    if chosen:  # the meta network's choice, pinned: this test is about what the step does with it
+        monkeypatch.setattr(trainer, "select_teacher", lambda *args, **kwargs: TeacherChoice(*chosen))
+    index, m = chosen or (0, 0.5)  # top1: the most accurate entry, m = 0.5
+    teacher_arch = search.board.entries[index].arch
+    calls = record_forwards(search.supernet)
+    before = dict(search.meter.sums)
+    x, y = next(batches)
+    search.train_step(0, x, y)
+
+    teacher, student = teacher_and_student(calls, x)
+    assert teacher.arch == teacher_arch
+    teacher_probs = F.softmax(teacher.logits, dim=1)
+    kd = -(teacher_probs * F.log_softmax(student.logits, dim=1)).sum(dim=1).mean()
+    ce = F.cross_entropy(student.logits, y, label_smoothing=search.cfg.search.label_smoothing)
+    assert search.meter.sums["loss"] - before["loss"] == pytest.approx(float((m * kd + (2 - m) * ce) / 2), rel=1e-5)
+    assert search.meter.sums["kd"] - before["kd"] == pytest.approx(float(kd), rel=1e-5)
+    assert search.meter.sums["m"] - before["m"] == pytest.approx(m)
+
+
+def test_board_entries_store_the_students_own_outputs_of_that_step(make_search):
+    # Pins defect (b) of the paper's code: entries stored the teacher's outputs instead of the student's.
+    search = make_search("search.meta_update_every=0")
+    batches = search.data.train.batches(0)
+    fill_board(search, batches, 1)
+    calls = record_forwards(search.supernet)
+    x, y = next(batches)
+    search.train_step(0, x, y)
+
+    teacher, student = teacher_and_student(calls, x)
+    assert teacher.arch != student.arch  # this step's path is a new one, and it enters the board (it has room)
+    entry = next(e for e in search.board.entries if e.arch == student.arch)
+    n = search.cfg.search.slice_size
+    assert torch.equal(entry.images, x[:n])
+    assert torch.allclose(entry.soft_labels, F.softmax(student.logits[:n], dim=1), rtol=0, atol=1e-6)
+    assert (entry.soft_labels - F.softmax(teacher.logits[:n], dim=1)).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("meta_data", ["val", "batch"])
+def test_the_meta_update_distils_on_the_batch_and_judges_on_the_configured_data(make_search, monkeypatch,
+                                                                              meta_data):
+    # Pins defect (e) of the paper's code: the meta update was judged on the training batch (meta_data=val).
+    search = make_search(f"search.meta_data={meta_data}", "search.meta_update_every=1")
+    slices, real_meta = [], trainer.meta_update
 
     def spy_meta(*args, **kwargs):
-        meta_slices.append(args[6][0].clone())
+        slices.append((args[5], args[6]))  # (kd images, teacher probs), (ce images, labels)
         return real_meta(*args, **kwargs)
 
-    monkeypatch.setattr(search.board, "consider", spy_consider)
     monkeypatch.setattr(trainer, "meta_update", spy_meta)
     batches = search.data.train.batches(0)
-    for _ in range(4):
-        x, y = next(batches)
-        search.train_step(0, x, y)
-    assert len(search.board) > 0 and meta_slices
-    with torch.no_grad():
-        teacher_probs = F.softmax(search.supernet(seen["images"], search.board.entries[0].arch), dim=1)
-    assert not torch.allclose(seen["soft"], teacher_probs)
-    val_images = search.data.val.prepare(search.data.val.images, None, augment=False)
-    for x_ce in meta_slices:
-        for image in x_ce:
-            assert (val_images == image).flatten(1).all(dim=1).any()
-    search.log.close()
+    fill_board(search, batches, 1)
+    calls = record_forwards(search.supernet)
+    x, y = next(batches)
+    search.train_step(0, x, y)
+
+    assert len(slices) == 1 and search.counters["meta_updates"] == 1
+    (x_kd, teacher_probs), (x_ce, y_ce) = slices[0]
+    n = 8  # search.meta_slice=8, at most half the batch of 32
+    teacher, _ = teacher_and_student(calls, x)
+    assert torch.equal(x_kd, x[:n]) and torch.allclose(teacher_probs, F.softmax(teacher.logits[:n], dim=1))
+    assert len(x_ce) == len(y_ce) == n
+    if meta_data == "batch":
+        assert torch.equal(x_ce, x[n:2 * n]) and torch.equal(y_ce, y[n:2 * n])
+    else:
+        val = search.data.val
+        val_images = val.prepare(val.images, None, augment=False).flatten(1)
+        for image, label in zip(x_ce, y_ce):
+            matches = (val_images == image.flatten()).all(dim=1).nonzero().flatten()
+            assert len(matches) and (val.labels[matches] == label).all()
+
+
+def test_learned_sampling_draws_ops_in_proportion_to_the_boards_op_counts(make_search, monkeypatch):
+    search = make_search("search.sampling=learned", "search.meta_update_every=0")
+    drawn, real_random = [], Arch.random
+
+    def spy_random(depths, rng, probs=None):
+        drawn.append(probs)
+        return real_random(depths, rng, probs)
+
+    monkeypatch.setattr(Arch, "random", staticmethod(spy_random))
+    batches = search.data.train.batches(0)
+    search.train_step(0, *next(batches))
+    assert set(drawn) == {None}  # an empty board: uniform
+    fill_board(search, batches, 2)
+    for _ in range(2):
+        digits = "".join(str(e.arch).replace("-", "") for e in search.board.entries)
+        counts = [1 + digits.count(str(op)) for op in range(6)]  # every op one more, so none is unreachable
+        drawn.clear()
+        search.train_step(0, *next(batches))
+        assert drawn and all(p == pytest.approx([c / sum(counts) for c in counts]) for p in drawn)
 
 
 def test_cream_steps_forward_a_fixed_set_of_input_shapes_while_the_board_grows(tiny_fashion_mnist, tmp_path):
