@@ -212,6 +212,41 @@ def test_learned_sampling_draws_ops_in_proportion_to_the_boards_op_counts(make_s
         assert drawn and all(p == pytest.approx([c / sum(counts) for c in counts]) for p in drawn)
 
 
+def test_the_ema_follows_every_step_survives_a_resume_and_is_what_final_selection_evaluates(
+        tiny_fashion_mnist, tmp_path, monkeypatch):
+    decay, out = 0.9, tmp_path / "ema"
+    config = ("search.epochs=1", "search.warmup_epochs=0", f"search.ema_decay={decay}")
+    states, evaluated = [], []
+    original_step, real_select = SupernetSearch.train_step, trainer.select_final
+
+    def recording_step(self, epoch, x, y):
+        original_step(self, epoch, x, y)
+        states.append({k: v.clone() for k, v in self.supernet.state_dict().items()})
+        if len(states) == 4:  # stop mid-epoch: the resumed run must carry on from the saved EMA
+            os.kill(os.getpid(), signal.SIGINT)
+
+    def spy_select(net, *args, **kwargs):
+        evaluated.append({k: v.clone() for k, v in net.state_dict().items()})
+        return real_select(net, *args, **kwargs)
+
+    monkeypatch.setattr(SupernetSearch, "train_step", recording_step)
+    monkeypatch.setattr(trainer, "select_final", spy_select)
+    monkeypatch.setattr(trainer, "plot_search", lambda *args: None)  # not under test; saves a second
+    with pytest.raises(RunInterrupted):
+        run_search(tiny_config(tiny_fashion_mnist, out, *config))
+    run_search(tiny_config(tiny_fashion_mnist, out, *config))
+
+    assert len(states) == 7 and len(evaluated) == 1  # 240 images in batches of 32: 7 steps
+    # The EMA by hand (timm's ModelEmaV3 copies the weights at step 1, then moves by 1 - decay every step),
+    # over parameters and BatchNorm statistics alike; integer counters are copied.
+    ema = dict(states[0])
+    for state in states[1:]:
+        ema = {k: decay * ema[k] + (1 - decay) * v if v.is_floating_point() else v for k, v in state.items()}
+    for k, v in evaluated[0].items():
+        assert torch.allclose(v, ema[k], rtol=1e-4, atol=1e-6), k
+    assert any(not torch.allclose(v, states[-1][k]) for k, v in evaluated[0].items())  # not the supernet itself
+
+
 def test_cream_steps_forward_a_fixed_set_of_input_shapes_while_the_board_grows(tiny_fashion_mnist, tmp_path):
     # A new input shape makes cuDNN plan (and with benchmark on, autotune) again for every op it meets:
     # board forwards must not grow with the board (1, 2, 3 entries -> 4, 8, 12 images).
