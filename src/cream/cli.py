@@ -142,7 +142,8 @@ def cmd_rankcorr(args):
         out = args.merge
     elif args.supernet:
         flags = {"study.paths": args.paths, "study.paths_file": args.paths_file, "study.flops_min": args.flops_min,
-                 "study.flops_max": args.flops_max, "retrain.epochs": args.epochs, "run.seed": args.seed,
+                 "study.flops_max": args.flops_max, "study.strata": args.strata, "study.seeds": args.seeds,
+                 "retrain.epochs": args.epochs, "run.seed": args.seed,
                  "run.out_dir": args.out, "run.quiet": args.quiet or None}
         cfg = study_config(args.supernet, args.overrides, {k: v for k, v in flags.items() if v is not None})
         report = run_study(cfg, args.shard, force=args.force)
@@ -305,6 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--paths-file", help="take the paths from this file (one architecture per line, e.g. paths.txt)")
     p.add_argument("--flops-min", type=_number, help="million multiply-adds (default: the supernet's range)")
     p.add_argument("--flops-max", type=_number, help="million multiply-adds (default: the supernet's range)")
+    p.add_argument("--strata", type=_positive_int, help="sample the paths evenly from this many FLOPs bins (default 1)")
+    p.add_argument("--seeds", type=_positive_int,
+                   help="stand-alone trainings per path; 2 or more measure the seed noise (default 1)")
     p.add_argument("--epochs", type=_positive_int, help="stand-alone training epochs per path (default 5)")
     p.add_argument("--seed", type=int, help="seed of the path draw, the trainings and the bootstrap (default 0)")
     p.add_argument("--out", help="study folder (default runs/rankcorr); with --compare, where to write compare.*")

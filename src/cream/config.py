@@ -228,6 +228,11 @@ class StudyConfig:
                                   low=0.0)
     flops_max: float | None = key(None, "largest path to sample, million multiply-adds; null = the supernet's",
                                   low=0.0)
+    strata: int = key(1, "sample the paths in this many equal-width FLOPs bins of [flops_min, flops_max], the same "
+                         "number from each (paths of more different sizes, hence more different accuracies)", low=1)
+    seeds: int = key(1, "stand-alone trainings per path (seeds run.seed, run.seed+1, ...): their mean is the path's "
+                        "stand-alone accuracy, their spread the noise the report compares with the paths' spread",
+                     low=1)
     bn_batches: int = key(8, "training batches that recalibrate each path's BatchNorm before its weight-sharing "
                              "evaluation", low=0)
     ema: bool = key(True, "evaluate paths with the supernet's EMA weights when it has them (as the search does)")

@@ -236,3 +236,40 @@ def test_real_study_end_to_end(supernet_ckpt, tmp_path, capsys):
     report = json.loads((out / "rankcorr.json").read_text())
     assert report["n"] == 3 and all(row["sa_seconds"] > 0 and 0 <= row["sa_top1"] <= 100 for row in report["paths"])
     assert "epoch 1/1" in capsys.readouterr().out
+
+
+def test_several_seeds_per_path_give_the_mean_and_the_noise(supernet_ckpt, tmp_path, monkeypatch):
+    seeds_seen = []
+
+    def training(arch, spec, data, recipe, ctx, seed=0, log=None):
+        seeds_seen.append((str(arch), seed))
+        path_index = (len(seeds_seen) - 1) // 2
+        score = 50.0 + 10 * path_index + (1.0 if seed % 2 else -1.0)  # seed noise of exactly +-1
+        return {"val_top1": score, "val_top5": 100.0, "val_loss": 1.0, "train_loss": 1.0, "seconds": 0.5}
+
+    monkeypatch.setattr(rankcorr, "train_from_scratch", training)
+    report = run_study(config(supernet_ckpt, tmp_path / "seeds", "study.seeds=2", "run.seed=4", paths=3),
+                       log=lambda _: None)
+    archs = [row["arch"] for row in report["paths"]]
+    assert seeds_seen == [(a, s) for a in archs for s in (4, 5)]
+    for row in report["paths"]:
+        assert row["sa_top1_seeds"][1] - row["sa_top1_seeds"][0] == 2.0
+        assert row["sa_top1"] == sum(row["sa_top1_seeds"]) / 2
+    noise = report["noise"]
+    assert noise["seeds"] == 2 and noise["seed_sd"] == pytest.approx(2 ** 0.5)
+    means = [row["sa_top1"] for row in report["paths"]]
+    assert noise["path_sd"] == pytest.approx(float(torch.tensor(means).std()))
+    assert "seed noise 1.41 points" in rankcorr.report_text(report)
+
+
+def test_strata_spread_the_paths_over_the_flops_range(supernet_ckpt, tmp_path, training):
+    from cream.space.budget import plan_space
+    from cream.space.net import NetSpec
+
+    cfg = config(supernet_ckpt, tmp_path / "strata", "study.strata=3", paths=6)
+    ckpt = rankcorr.load_search_checkpoint(supernet_ckpt)
+    plan = plan_space(NetSpec(**ckpt["net"]), 0, 8, ckpt["depths"])
+    archs = rankcorr.study_paths(cfg, plan)
+    low, high = plan.table.macs(plan.smallest), plan.table.macs(plan.largest)
+    bins = [min(int(3 * (plan.table.macs(a) - low) / (high - low)), 2) for a in archs]
+    assert len(set(archs)) == 6 and bins == [0, 0, 1, 1, 2, 2]

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from cream.analysis.stats import bootstrap_tau_difference, fmt, rank_correlation
+from cream.analysis.stats import bootstrap_tau, bootstrap_tau_difference, fmt, rank_correlation, seed_noise
 
 
 def test_rank_correlation_matches_hand_counts_and_scipy():
@@ -57,3 +57,27 @@ def test_two_similar_supernets_are_not_called_different():
     b = standalone + rng.normal(scale=1.0, size=15)
     d = bootstrap_tau_difference(a, standalone, b, standalone, resamples=500, seed=0)
     assert d["low"] < d["tau_difference"] < d["high"] and d["low"] < 0 < d["high"] and not d["significant"]
+
+
+def test_seed_noise_is_the_pooled_within_path_sd_against_the_sd_of_path_means():
+    # Per-path sample variances 2, 0, 2 -> pooled sd sqrt(4/3); means 81, 70, 89 around 80 -> sd sqrt(182/2).
+    noise = seed_noise([[80, 82], [70, 70], [90, 88]])
+    assert noise["seeds"] == 2
+    assert noise["seed_sd"] == pytest.approx((4 / 3) ** 0.5)
+    assert noise["path_sd"] == pytest.approx(91 ** 0.5)
+    assert noise["noise_to_spread"] == pytest.approx((4 / 3) ** 0.5 / 91 ** 0.5)
+    single = seed_noise([[80], [70], [90]])
+    assert single["seed_sd"] is None and single["path_sd"] == pytest.approx(10.0)
+
+
+def test_bootstrap_tau_interval_brackets_the_truth_and_is_degenerate_for_perfect_orders():
+    same = bootstrap_tau([1, 2, 3, 4, 5, 6], [2, 4, 6, 8, 10, 12], resamples=200)
+    assert (same["low"], same["high"]) == (1.0, 1.0)
+    reversed_ = bootstrap_tau([1, 2, 3, 4, 5, 6], [6, 5, 4, 3, 2, 1], resamples=200)
+    assert (reversed_["low"], reversed_["high"]) == (-1.0, -1.0)
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=40)
+    b = a + rng.normal(size=40)
+    ci = bootstrap_tau(a, b, resamples=500)
+    tau = stats.kendalltau(a, b).statistic
+    assert ci["low"] < tau < ci["high"] and ci["high"] - ci["low"] < 0.6 and ci["valid_resamples"] == 500

@@ -19,12 +19,14 @@ import io
 import json
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
+from statistics import mean
 
 from scipy.stats import rankdata
 
 from cream.analysis.plots import plot_rank_correlation
-from cream.analysis.stats import fmt, rank_correlation
+from cream.analysis.stats import bootstrap_tau, fmt, rank_correlation, seed_noise
 from cream.config import RankCorrRun, build, load_config, to_dict
 from cream.data import build_data
 from cream.engine.checkpoint import load_checkpoint
@@ -47,7 +49,7 @@ OUTPUTS = (STUDY, PATHS, RESULTS_GLOB, REPORT, "rankcorr.csv", "rankcorr.png")
 LOCATION_KEYS = {"run.out_dir", "run.quiet", "run.device", "run.threads", "run.resume", "run.ckpt_every_steps",
                  "data.root", "data.workers", "study.supernet", "study.paths_file", "study.reuse"}
 # What decides a path's stand-alone result besides the path itself (see ``study.reuse``).
-STANDALONE_KEYS = ("data", "retrain", "run.seed", "run.bf16", "run.channels_last")
+STANDALONE_KEYS = ("data", "retrain", "run.seed", "run.bf16", "run.channels_last", "study.seeds")
 CSV_FIELDS = ("index", "arch", "flops", "params", "ws_top1", "sa_top1", "ws_rank", "sa_rank", "ws_top5", "sa_top5",
               "ws_loss", "sa_loss", "sa_train_loss", "sa_seconds", "standalone_from")
 
@@ -106,10 +108,32 @@ def study_paths(cfg: RankCorrRun, plan) -> list[Arch]:
             raise CreamError(f"path {deep[0]} of {s.paths_file} is deeper than the supernet's depths "
                              f"{list(plan.depths)}; list paths of this space")
         return archs
+    if s.strata > 1:
+        return stratified_paths(plan, s.paths, s.strata, cfg.run.seed)
     archs = PathSampler(plan, max_redraws=1000, seed=cfg.run.seed).distinct(s.paths, seed=0)
     if len(archs) < s.paths:
         raise CreamError(f"only {len(archs)} distinct paths lie in [{plan.flops_min:g}, {plan.flops_max:g}] M "
                          f"multiply-adds, fewer than the {s.paths} asked for; lower --paths or widen the range")
+    return archs
+
+
+def stratified_paths(plan, count: int, strata: int, seed: int) -> list[Arch]:
+    """``count`` distinct paths, as evenly as possible from ``strata`` equal-width FLOPs bins spanning the paths
+    that exist in the range (smallest to largest), smallest bin first."""
+    low = max(plan.flops_min, plan.table.macs(plan.smallest))
+    high = min(plan.flops_max, plan.table.macs(plan.largest))
+    width = (high - low) / strata
+    archs: list[Arch] = []
+    for i in range(strata):
+        want = count // strata + (i < count % strata)
+        edges = (low + i * width, high if i == strata - 1 else low + (i + 1) * width)
+        stratum = replace(plan, flops_min=edges[0], flops_max=edges[1])
+        found = [a for a in PathSampler(stratum, max_redraws=2000, seed=seed).distinct(want, seed=100 + i)
+                 if a not in archs]
+        if len(found) < want:
+            raise CreamError(f"only {len(found)} distinct paths found in the FLOPs stratum [{edges[0]:.3g}, "
+                             f"{edges[1]:.3g}] M, fewer than the {want} asked for; use fewer study.strata or paths")
+        archs += found
     return archs
 
 
@@ -289,11 +313,15 @@ def measure_path(k: int, arch: Arch, supernet: Supernet, plan, data, cfg: RankCo
     ws = evaluate_path(supernet, arch, data, ctx, cfg.study.bn_batches, data.val.num_images, seed=cfg.run.seed)
     ws_seconds = time.perf_counter() - tick
     if reused is None:
-        sa = train_from_scratch(arch, plan.spec, data, cfg.retrain, ctx, seed=cfg.run.seed, log=log)
-        standalone = {"sa_top1": sa["val_top1"], "sa_top5": sa["val_top5"], "sa_loss": sa["val_loss"],
-                      "sa_train_loss": sa["train_loss"], "sa_seconds": sa["seconds"], "standalone_from": None}
+        runs = [train_from_scratch(arch, plan.spec, data, cfg.retrain, ctx, seed=cfg.run.seed + i, log=log)
+                for i in range(cfg.study.seeds)]
+        standalone = {f"sa_{name}": mean(r[key] for r in runs) for name, key in (
+            ("top1", "val_top1"), ("top5", "val_top5"), ("loss", "val_loss"), ("train_loss", "train_loss"))}
+        standalone.update(sa_seconds=sum(r["seconds"] for r in runs), sa_top1_seeds=[r["val_top1"] for r in runs],
+                          standalone_from=None)
     else:
         standalone = {key: reused[key] for key in ("sa_top1", "sa_top5", "sa_loss", "sa_train_loss", "sa_seconds")}
+        standalone["sa_top1_seeds"] = reused.get("sa_top1_seeds", [reused["sa_top1"]])  # older studies: one seed
         standalone["standalone_from"] = cfg.study.reuse
     return {"index": k, "arch": str(arch), "flops": plan.table.macs(arch), "params": plan.table.params(arch),
             "ws_top1": ws["top1"], "ws_top5": ws["top5"], "ws_loss": ws["loss"], "ws_seconds": ws_seconds,
@@ -331,7 +359,8 @@ def finish(folder: StudyFolder) -> dict:
     ws, sa = [r["ws_top1"] for r in rows], [r["sa_top1"] for r in rows]
     for row, ws_rank, sa_rank in zip(rows, rankdata([-v for v in ws]), rankdata([-v for v in sa])):
         row["ws_rank"], row["sa_rank"] = float(ws_rank), float(sa_rank)
-    report = {"kind": "cream-rankcorr-report", **rank_correlation(ws, sa),
+    report = {"kind": "cream-rankcorr-report", **rank_correlation(ws, sa), "kendall_tau_ci": bootstrap_tau(ws, sa),
+              "noise": seed_noise([r.get("sa_top1_seeds", [r["sa_top1"]]) for r in rows]),
               **{k: header[k] for k in ("supernet", "supernet_sha256", "algorithm", "weights", "net", "depths",
                                         "flops_range", "config", "versions")},
               "standalone_seconds": sum(r["sa_seconds"] for r in rows if r["standalone_from"] is None),
@@ -351,9 +380,17 @@ def finish(folder: StudyFolder) -> dict:
 
 
 def report_text(report: dict) -> str:
-    return (f"Kendall tau {fmt(report['kendall_tau'])} (p {fmt(report['kendall_p'])}), Spearman rho "
-            f"{fmt(report['spearman_rho'])} (p {fmt(report['spearman_p'])}) over {report['n']} paths of the "
-            f"{report['algorithm']} supernet")
+    ci, noise = report["kendall_tau_ci"], report["noise"]
+    text = (f"Kendall tau {fmt(report['kendall_tau'])} (95% bootstrap interval {fmt(ci['low'])} to "
+            f"{fmt(ci['high'])}; p {fmt(report['kendall_p'])}), Spearman rho {fmt(report['spearman_rho'])} "
+            f"(p {fmt(report['spearman_p'])}) over {report['n']} paths of the {report['algorithm']} supernet")
+    if noise["seed_sd"] is not None:
+        text += (f"; stand-alone seed noise {noise['seed_sd']:.2f} points (sd over {noise['seeds']} seeds) against "
+                 f"a spread of {noise['path_sd']:.2f} between paths (ratio {noise['noise_to_spread']:.2f}"
+                 + (", above the 1/3 a ranking needs)" if noise["noise_to_spread"] > 1 / 3 else ")"))
+    else:
+        text += "; one stand-alone seed per path, so its noise is unknown (study.seeds=2 or more measures it)"
+    return text
 
 
 def load_report(path: str | Path) -> dict:

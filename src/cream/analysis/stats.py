@@ -34,6 +34,34 @@ def rank_correlation(x, y) -> dict:
             "spearman_p": _finite_or_none(spearman.pvalue)}
 
 
+def bootstrap_tau(x, y, resamples: int = 2000, seed: int = 0, confidence: float = 0.95) -> dict:
+    """A percentile bootstrap interval of Kendall tau of paired scores (paths drawn with replacement)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    rng = np.random.default_rng(seed)
+    taus = np.asarray([_tau(x[i], y[i]) for i in (rng.integers(0, len(x), len(x)) for _ in range(resamples))])
+    valid = taus[np.isfinite(taus)]
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(valid, [tail, 100 - tail]) if len(valid) else (math.nan, math.nan)
+    return {"low": _finite_or_none(low), "high": _finite_or_none(high), "confidence": confidence,
+            "resamples": resamples, "valid_resamples": int(len(valid)), "seed": seed}
+
+
+def seed_noise(per_path: list[list[float]]) -> dict:
+    """Noise of repeated trainings against the spread between paths.
+
+    ``per_path[i]`` holds path i's accuracies, one per seed. seed_sd: pooled within-path standard deviation
+    (root of the mean of per-path sample variances); path_sd: standard deviation of the paths' means.
+    """
+    seeds = min(len(v) for v in per_path)
+    means = [float(np.mean(v)) for v in per_path]
+    path_sd = float(np.std(means, ddof=1)) if len(means) > 1 else None
+    if seeds < 2:
+        return {"seeds": seeds, "seed_sd": None, "path_sd": path_sd, "noise_to_spread": None}
+    seed_sd = math.sqrt(float(np.mean([np.var(v, ddof=1) for v in per_path])))
+    return {"seeds": seeds, "seed_sd": seed_sd, "path_sd": path_sd,
+            "noise_to_spread": seed_sd / path_sd if path_sd else None}
+
+
 def _tau(x: np.ndarray, y: np.ndarray) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", stats.ConstantInputWarning)  # NaN, counted by the caller
