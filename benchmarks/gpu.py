@@ -1,23 +1,37 @@
-"""The ImageNet-scale search step on a GPU: Cream step and child step images/s, peak memory, achieved FLOP/s.
+"""The search's training steps on a GPU, one JSON line per figure as soon as it is measured; never hangs.
 
-Synthetic 224 px images (the GPU machine has no dataset), batch 128, bf16 autocast, channels_last, with and
-without torch.compile of the child step. The Cream step is the trainer's own ``train_step`` after warm-up
-with a full board (teacher forward + batched meta-matching + student step). The achieved fraction of the
-GPU's bf16 peak counts 3x the path's forward multiply-adds (forward + backward) x 2 FLOPs.
+At two scales — the Fashion-MNIST preset (28 px, batch 128) and ImageNet (224 px, batch 128, bf16 autocast,
+channels_last) — on synthetic images (the GPU machine has no dataset; timing does not depend on pixels),
+through the search trainer's own code:
+  child        one fixed path as a standalone net, forward + backward + SGD step (and torch.compile'd)
+  spos         ``train_step`` in a warm-up epoch: one random path per step
+  cream_first  the first Cream steps after warm-up, from an empty board, meta updates included: total time
+  cream        ``train_step`` after warm-up with a full board (teacher choice, teacher forward, distillation)
+  meta_update  one meta-network update alone
+  spos_batchN  (28 px) SPOS at larger batches, learning rate unchanged: images/s
+Each row has ms per step, images/s, peak GPU memory, and the FLOPs of that step counted by PyTorch's
+FlopCounterMode on the step itself (so a Cream row counts its teacher and board forwards), with the
+achieved fraction of the GPU's dense bf16 peak.
 
-    python benchmarks/gpu.py [--batch 128] [--resolution 224] [--peak-tflops 989] [--device cuda]
+The whole run stops itself: measurements are skipped once ``--time-limit`` seconds have passed, and a
+watchdog ends the process (printing every thread's stack) if one measurement hangs past the limit.
+
+    python benchmarks/gpu.py [--time-limit 420] [--scales 28 224] [--steps 30] [--device cuda]
 """
 
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import statistics
 import tempfile
 import time
+from functools import partial
 
 import torch
 import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
 from cream.config import SearchRun, load_config, preset_path
 from cream.data.loaders import DataBundle, TensorLoader
@@ -25,100 +39,205 @@ from cream.engine.context import setup_context
 from cream.engine.rundir import RunDir
 from cream.search import trainer
 
+SCALES = {  # resolution -> (preset, overrides)
+    28: ("fashion_mnist", ["run.bf16=false"]),
+    224: ("imagenet", ["run.bf16=true"]),
+}
 
-def synthetic_data(cfg, resolution, in_chans, purpose, **kwargs) -> DataBundle:
-    """Random uint8 images standing in for ImageNet (the timing does not depend on pixel values)."""
+
+class Clock:
+    """The time limit: ``left()`` seconds remain of it."""
+
+    def __init__(self, limit: float):
+        self.end = time.monotonic() + limit
+
+    def left(self) -> float:
+        return self.end - time.monotonic()
+
+
+def emit(**row) -> None:
+    print(json.dumps(row), flush=True)
+
+
+def synthetic_data(cfg, resolution, in_chans, purpose, num_classes=1000, **kwargs) -> DataBundle:
     gen = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (8 * cfg.batch_size, in_chans, resolution, resolution), dtype=torch.uint8,
+    images = torch.randint(0, 256, (4 * cfg.batch_size, in_chans, resolution, resolution), dtype=torch.uint8,
                            generator=gen)
-    labels = torch.randint(0, 1000, (len(images),), generator=gen)
-    train = TensorLoader(images, labels, cfg.batch_size, train=True, mean=(0.5,) * 3, std=(0.25,) * 3)
-    val = TensorLoader(images[: cfg.batch_size], labels[: cfg.batch_size], cfg.batch_size, train=False,
-                       mean=(0.5,) * 3, std=(0.25,) * 3)
-    return DataBundle(train, val, [str(i) for i in range(1000)])
+    labels = torch.randint(0, num_classes, (len(images),), generator=gen)
+    norm = {"mean": (0.5,) * in_chans, "std": (0.25,) * in_chans}
+    train = TensorLoader(images, labels, cfg.batch_size, train=True, **norm)
+    val = TensorLoader(images[: cfg.batch_size], labels[: cfg.batch_size], cfg.batch_size, train=False, **norm)
+    return DataBundle(train, val, [str(i) for i in range(num_classes)])
 
 
-def timed(fn, device, steps: int) -> float:
-    """Median seconds per call over ``steps`` calls (after two warm-up calls), synchronised."""
-    for _ in range(2):
-        fn()
+def conv_backward_flops(grad_out_shape, x_shape, w_shape, _bias, _stride, _padding, _dilation, _transposed,
+                        _output_padding, _groups, output_mask, **kwargs) -> int:
+    """A convolution's backward costs its forward once per gradient it computes (input, weight).
+
+    PyTorch's own formula (torch 2.14) counts a grouped convolution's weight gradient as if it were dense,
+    which makes a depthwise net's backward look 40x dearer than its forward.
+    """
+    return sum(output_mask[:2]) * conv_flop_count(x_shape, w_shape, grad_out_shape)
+
+
+def sync(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure(name: str, step, args, clock: Clock, images: int, **extra) -> dict | None:
+    """Median time of ``step`` over ``steps`` calls (after 3 warm-up calls), its counted FLOPs; one JSON line."""
+    device, steps, peak_tflops = torch.device(args.device), args.steps, args.peak_tflops
+    if clock.left() < 5:
+        emit(row=name, skipped="time limit reached", **extra)
+        return None
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    for _ in range(3):
+        step()
+    counter = FlopCounterMode(display=False, custom_mapping={torch.ops.aten.convolution_backward: conv_backward_flops})
+    with counter:
+        step()
     times = []
     for _ in range(steps):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        if clock.left() < 2:
+            break
+        sync(device)
         start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        step()
+        sync(device)
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    if not times:
+        emit(row=name, skipped="time limit reached", **extra)
+        return None
+    seconds = statistics.median(times)
+    flops = counter.get_total_flops()
+    row = {"row": name, **extra, "ms_per_step": 1e3 * seconds, "images_per_s": images / seconds, "steps": len(times),
+           "gflops_per_step": flops / 1e9, "achieved_tflops": flops / seconds / 1e12}
+    if device.type == "cuda":
+        row["fraction_of_bf16_peak"] = flops / seconds / 1e12 / peak_tflops
+        row["peak_memory_GiB"] = torch.cuda.max_memory_allocated(device) / 2**30
+    emit(**row)
+    return row
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--resolution", type=int, default=224)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--device", default="cuda")
-    parser.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak (H100/H200 SXM: 989)")
-    args = parser.parse_args()
+def build_search(resolution: int, batch: int, device: str, threads: int, tmp: str):
+    preset, overrides = SCALES[resolution]
+    cfg = load_config(SearchRun, preset_path("search", preset), [
+        *overrides, f"data.batch_size={batch}", f"run.device={device}", f"run.out_dir={tmp}",
+        f"run.threads={threads}",
+        "run.quiet=true", "search.warmup_epochs=1", "run.ckpt_every_steps=0"])
+    trainer.build_data = partial(synthetic_data, num_classes=cfg.space.num_classes)
+    return trainer.SupernetSearch(cfg, setup_context(cfg.run), RunDir(tmp, trainer.OUTPUTS))
 
-    trainer.build_data = synthetic_data
+
+def batches(search):
+    """Batches on the device, forever."""
+    epoch = 0
+    while True:
+        for x, y in search.data.train.batches(epoch):
+            yield search.ctx.to_device(x), y.to(search.ctx.device)
+        epoch += 1
+
+
+def search_step(search, feed, epoch: int):
+    """The trainer's own step on the next batch; epoch 0 is warm-up (SPOS), epoch 1 the Cream phase."""
+    def step():
+        x, y = next(feed)
+        search.train_step(epoch, x, y)
+    return step
+
+
+def run_scale(resolution: int, args, clock: Clock) -> None:
+    device = torch.device(args.device)
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = load_config(SearchRun, preset_path("search", "imagenet"), [
-            f"data.batch_size={args.batch}", f"space.resolution={args.resolution}", f"run.device={args.device}",
-            f"run.out_dir={tmp}", "run.quiet=true", "search.warmup_epochs=0", "search.meta_update_every=0"])
-        search = trainer.SupernetSearch(cfg, setup_context(cfg.run), RunDir(tmp, trainer.OUTPUTS))
-        ctx, device = search.ctx, search.ctx.device
-        epoch = 0
-        while len(search.board) < cfg.search.board_size:  # fill the board with real observations
-            for bx, by in search.data.train.batches(epoch):
-                search.train_step(0, bx, by)
-            epoch += 1
-        x, y = next(search.data.train.batches(1))
-        arch = search.sampler.sample(0)
-        search.sampler.sample = lambda step, board=None: arch
-        macs = search.plan.table.macs(arch)
-
+        search = build_search(resolution, args.batch, args.device, args.threads, tmp)
+        ctx, feed = search.ctx, batches(search)
+        common = {"resolution": resolution, "batch": args.batch, "bf16": ctx.bf16,
+                  "channels_last": ctx.channels_last}
+        arch = search.reference
         child = ctx.prepare_model(search.supernet.extract(arch)).train()
-        optimizer = torch.optim.SGD(child.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+        child_opt = torch.optim.SGD(child.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+        x, y = next(feed)
 
         def child_step(model):
             def step():
                 with ctx.autocast():
-                    loss = F.cross_entropy(model(ctx.to_device(x)).float(), y.to(device))
-                optimizer.zero_grad(set_to_none=True)
+                    loss = F.cross_entropy(model(x).float(), y)
+                child_opt.zero_grad(set_to_none=True)
                 loss.backward()
-                optimizer.step()
+                child_opt.step()
             return step
 
-        def cream_step():
-            search.train_step(0, x, y)
+        measure("child", child_step(child), args, clock, args.batch, **common,
+                path=str(arch), path_macs_M=search.plan.table.macs(arch))
+        spos = measure("spos", search_step(search, feed, 0), args, clock, args.batch, **common)
 
-        def teacher_step():
-            teacher = search.board.entries[0].arch
-            search.update_meta(arch, ctx.to_device(x), y.to(device),
-                               torch.softmax(search.supernet(ctx.to_device(x), teacher).float(), 1).detach())
+        if clock.left() > 10:  # the first Cream steps from an empty board: no minutes-long tuning phase allowed
+            start, done = time.perf_counter(), 0
+            while done < args.first_cream_steps and clock.left() > 5:
+                search_step(search, feed, 1)()
+                done += 1
+                if done in (1, 10, 50):
+                    sync(device)
+                    emit(row="cream_first", **common, steps_done=done, seconds=time.perf_counter() - start,
+                         board=len(search.board))
+            sync(device)
+            emit(row="cream_first", **common, steps_done=done, seconds=time.perf_counter() - start,
+                 board=len(search.board), meta_updates=search.counters["meta_updates"])
+        every, search.cfg.search.meta_update_every = search.cfg.search.meta_update_every, 0
+        cream = measure("cream", search_step(search, feed, 1), args, clock, args.batch, **common,
+                        board=len(search.board))
+        search.cfg.search.meta_update_every = every
 
-        report = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else str(device),
-                  "torch": torch.__version__, "batch": args.batch, "resolution": args.resolution,
-                  "path": str(arch), "path_macs_M": macs, "bf16": cfg.run.bf16, "channels_last": cfg.run.channels_last}
-        runs = {"child": child_step(child), "cream": cream_step, "meta_update": teacher_step}
+        def meta_step():
+            student = search.sampler.sample(search.step, search.board)
+            with torch.no_grad(), ctx.autocast():
+                teacher = F.softmax(search.supernet(x, search.board.entries[0].arch).float(), dim=1)
+            search.update_meta(student, x, y, teacher)
+        meta = measure("meta_update", meta_step, args, clock, args.batch, **common) if len(search.board) else None
+        if spos and cream and meta:  # the targets: Cream step <= 1.5x, meta update <= 3x a SPOS step
+            emit(row="ratios", resolution=resolution, cream_to_spos=cream["ms_per_step"] / spos["ms_per_step"],
+                 meta_update_to_spos=meta["ms_per_step"] / spos["ms_per_step"])
         if device.type == "cuda":
-            runs["child_compiled"] = child_step(torch.compile(child))
-        for name, fn in runs.items():
-            if device.type == "cuda":
-                torch.cuda.reset_peak_memory_stats(device)
-            seconds = timed(fn, device, args.steps)
-            images_per_s = args.batch / seconds
-            achieved = images_per_s * macs * 1e6 * 2 * 3 / 1e12
-            report[name] = {"images_per_s": images_per_s, "ms_per_step": 1e3 * seconds,
-                            "achieved_tflops": achieved, "fraction_of_bf16_peak": achieved / args.peak_tflops,
-                            "peak_memory_GiB": torch.cuda.max_memory_allocated(device) / 2**30
-                            if device.type == "cuda" else None}
-        report["cream_to_child_ratio"] = report["child"]["images_per_s"] / report["cream"]["images_per_s"]
+            measure("child_compiled", child_step(torch.compile(child)), args, clock, args.batch, **common)
         search.log.close()
-    print(json.dumps(report, indent=2))
+
+    if resolution <= 64:  # small images: does a larger batch buy throughput?
+        for batch in (256, 512):
+            if clock.left() < 30:
+                emit(row=f"spos_batch{batch}", skipped="time limit reached", resolution=resolution, batch=batch)
+                continue
+            with tempfile.TemporaryDirectory() as tmp:
+                big = build_search(resolution, batch, args.device, args.threads, tmp)
+                measure(f"spos_batch{batch}", search_step(big, batches(big), 0), args, clock, batch,
+                        resolution=resolution, batch=batch)
+                big.log.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--time-limit", type=float, default=420.0, help="seconds; the run stops itself by then")
+    parser.add_argument("--scales", type=int, nargs="*", default=[28, 224], choices=sorted(SCALES))
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per row (fewer if time runs out)")
+    parser.add_argument("--first-cream-steps", type=int, default=200)
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (a CPU dry run); 0 = all cores")
+    parser.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak (H100/H200 SXM: 989)")
+    args = parser.parse_args()
+    clock = Clock(args.time_limit)
+    faulthandler.dump_traceback_later(args.time_limit + 30, exit=True)  # a hung measurement cannot outlive this
+    device = torch.device(args.device)
+    emit(row="machine", device=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+         torch=torch.__version__, time_limit_s=args.time_limit)
+    for resolution in args.scales:
+        if clock.left() < 30:
+            emit(row="scale", resolution=resolution, skipped="time limit reached")
+            continue
+        run_scale(resolution, args, clock)
+    faulthandler.cancel_dump_traceback_later()
+    emit(row="end", seconds_left=clock.left())
 
 
 if __name__ == "__main__":
