@@ -8,7 +8,7 @@ search-val top-1 of 20 fixed random in-budget paths, each extracted with BatchNo
 training batches, exactly as the search's final selection judges paths.
 
 Rules (``--rules`` picks some; each writes ``<out>/<rule>.json`` and is skipped when that file exists,
-so an interrupted comparison resumes rule by rule):
+so an interrupted comparison resumes rule by rule; a second worker with ``--reverse`` takes rules from the end):
   current      one path per step, ops drawn with the search's fixed per-op probabilities (the old default)
   uniform      one path per step, ops drawn uniformly (SPOS)
   fair         strict fairness (FairNAS): six paths per update, each block running every op once, gradients
@@ -38,6 +38,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from quality import claim  # benchmarks/quality.py: pid-file claims, so two workers share the rules
 
 from cream.config import SearchRun, load_config, preset_path
 from cream.engine.context import setup_context
@@ -223,6 +224,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--report", action="store_true", help="only print the table and write the plot")
+    parser.add_argument("--reverse", action="store_true", help="take the rules from the end (a second worker)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the per-rule JSON files")
     args = parser.parse_args()
     out_dir = args.out
@@ -230,13 +232,18 @@ def main() -> None:
         report(out_dir)
         return
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name in args.rules:
+    for name in reversed(args.rules) if args.reverse else args.rules:
         out = out_dir / f"{name}.json"
-        if out.exists():
-            print(f"{name}: done earlier ({out})", flush=True)
+        held = None if out.exists() else claim(out_dir, name)
+        if held is None:
+            print(f"{name}: done earlier or taken by another worker", flush=True)
             continue
-        result = run_rule(name, args.budget_epochs, args.seed, args.threads)
-        out.write_text(json.dumps({**result, "budget_epochs": args.budget_epochs}, indent=1))
+        try:
+            if not out.exists():
+                result = run_rule(name, args.budget_epochs, args.seed, args.threads)
+                out.write_text(json.dumps({**result, "budget_epochs": args.budget_epochs}, indent=1))
+        finally:
+            held.unlink()
 
 
 if __name__ == "__main__":
