@@ -1,3 +1,4 @@
+import copy
 import json
 import os
 import signal
@@ -121,14 +122,22 @@ def teacher_and_student(calls, x):
 
 @pytest.mark.parametrize("mode, chosen", [("meta", (1, 0.3)), ("meta", (2, 0.9)), ("top1", None)])
 def test_the_chosen_board_entry_teaches_with_its_weight_m(make_search, monkeypatch, mode, chosen):
-    search = make_search(f"search.teacher={mode}", "search.meta_update_every=0")
+    search = make_search(f"search.teacher={mode}", "search.meta_update_every=0",
+                         "search.clip_grad=0")  # unclipped, the gradients the step leaves are the loss's own
     batches = search.data.train.batches(0)
     fill_board(search, batches, 3)
     if chosen:  # the meta network's choice, pinned: this test is about what the step does with it
         monkeypatch.setattr(trainer, "select_teacher", lambda *args, **kwargs: TeacherChoice(*chosen))
     index, m = chosen or (0, 0.5)  # top1: the most accurate entry, m = 0.5
     teacher_arch = search.board.entries[index].arch
-    calls = record_forwards(search.supernet)
+    calls, at_update, real_update = record_forwards(search.supernet), {}, search.optimizer.step
+
+    def spy_update(*args, **kwargs):
+        at_update["net"] = copy.deepcopy(search.supernet)
+        at_update["grads"] = {n: p.grad.clone() for n, p in search.supernet.named_parameters() if p.grad is not None}
+        return real_update(*args, **kwargs)
+
+    monkeypatch.setattr(search.optimizer, "step", spy_update)
     before = dict(search.meter.sums)
     x, y = next(batches)
     search.train_step(0, x, y)
@@ -136,11 +145,24 @@ def test_the_chosen_board_entry_teaches_with_its_weight_m(make_search, monkeypat
     teacher, student = teacher_and_student(calls, x)
     assert teacher.arch == teacher_arch
     teacher_probs = F.softmax(teacher.logits, dim=1)
-    kd = -(teacher_probs * F.log_softmax(student.logits, dim=1)).sum(dim=1).mean()
-    ce = F.cross_entropy(student.logits, y, label_smoothing=search.cfg.search.label_smoothing)
-    assert search.meter.sums["loss"] - before["loss"] == pytest.approx(float((m * kd + (2 - m) * ce) / 2), rel=1e-5)
+
+    def cream_loss(logits):  # (m·KD + (2−m)·CE) / 2, written out
+        kd = -(teacher_probs * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+        ce = F.cross_entropy(logits, y, label_smoothing=search.cfg.search.label_smoothing)
+        return (m * kd + (2 - m) * ce) / 2, kd
+
+    loss, kd = cream_loss(student.logits)
+    assert search.meter.sums["loss"] - before["loss"] == pytest.approx(float(loss), rel=1e-5)
     assert search.meter.sums["kd"] - before["kd"] == pytest.approx(float(kd), rel=1e-5)
     assert search.meter.sums["m"] - before["m"] == pytest.approx(m)
+    # What the step trained on: the same loss's gradients, from the student's weights before the update.
+    net = at_update["net"]
+    params = dict(net.named_parameters())
+    expected = torch.autograd.grad(cream_loss(net(x, student.arch))[0], list(params.values()), allow_unused=True)
+    assert at_update["grads"].keys() == {n for n, g in zip(params, expected) if g is not None}
+    for n, g in zip(params, expected):
+        if g is not None:
+            assert torch.allclose(at_update["grads"][n], g, rtol=1e-4, atol=1e-7), n
 
 
 def test_board_entries_store_the_students_own_outputs_of_that_step(make_search):
