@@ -81,12 +81,13 @@ def test_interrupted_and_resumed_run_equals_an_unbroken_one(tiny_fashion_mnist, 
 
 @pytest.fixture
 def make_search(tiny_fashion_mnist, tmp_path):
-    """A ``SupernetSearch`` on the tiny data, to drive step by step (``search.train_step(epoch, x, y)``)."""
+    """A ``SupernetSearch`` on the tiny data without warm-up (board and distillation from the first step), to
+    drive step by step (``search.train_step(epoch, x, y)``)."""
     searches = []
 
-    def make(*overrides, name="s"):
-        cfg = tiny_config(tiny_fashion_mnist, tmp_path / name, "search.warmup_epochs=0", *overrides)
-        (tmp_path / name).mkdir()
+    def make(*overrides):
+        cfg = tiny_config(tiny_fashion_mnist, tmp_path / "s", "search.warmup_epochs=0", *overrides)
+        (tmp_path / "s").mkdir()
         searches.append(SupernetSearch(cfg, setup_context(cfg.run), RunDir(cfg.run.out_dir, trainer.OUTPUTS)))
         return searches[-1]
 
