@@ -118,6 +118,8 @@ class SearchConfig:
     bn_batches: int = key(4, "training batches to recalibrate BatchNorm per path at final selection", low=0)
     candidates: int = key(20, "random in-budget paths evaluated at the end (spos, or when the board is empty)",
                           positive=True)
+    probe_steps: int = key(100, "at the end, train the chosen path alone for this many steps and warn when the "
+                                "supernet's accuracy is far below it (0 = no probe)", low=0)
 
 
 @dataclass

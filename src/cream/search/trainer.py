@@ -34,6 +34,7 @@ from cream.engine.signals import RunInterrupted, StopRequest
 from cream.errors import CreamError
 from cream.search.board import PrioritizedBoard
 from cream.search.distill import cream_loss, kd_loss
+from cream.search.health import ranking_warnings, standalone_probe
 from cream.search.meta import MetaMatchingNetwork, meta_update, select_teacher
 from cream.search.sampler import PathSampler
 from cream.search.selection import evaluate_path, select_final
@@ -341,6 +342,7 @@ class SupernetSearch:
         batch_acc = {str(e.arch): e.accuracy for e in self.board.entries}
         for r in ranked:
             r["batch_accuracy"] = batch_acc.get(r["arch"])
+        health = self.check_ranking(ranked[0])
         self.elapsed += time.perf_counter() - self._clock
         self._clock = time.perf_counter()
         result = {
@@ -348,7 +350,7 @@ class SupernetSearch:
             "val_top1": ranked[0]["val_top1"], "algorithm": s.algorithm, "net": self.plan.spec.to_json(),
             "depths": list(self.plan.depths), "flops_range": [self.plan.flops_min, self.plan.flops_max],
             "candidates": ranked, "board": [r for r in ranked if r["batch_accuracy"] is not None],
-            "counters": self.counters, "history": self.history, "elapsed_s": self.elapsed,
+            "counters": self.counters, "history": self.history, "health": health, "elapsed_s": self.elapsed,
             "config": to_dict(self.cfg), "versions": versions(),
         }
         if self.ctx.is_main:
@@ -357,6 +359,21 @@ class SupernetSearch:
                         f"{s.algorithm} search: chosen {ranked[0]['arch']} ({ranked[0]['flops']:.2f} M, "
                         f"search-val {ranked[0]['val_top1']:.1f}%)")
         return result
+
+
+    def check_ranking(self, best: dict) -> dict:
+        """Warnings (logged, and kept in result.json) when the supernet is too little trained to rank paths."""
+        s = self.cfg.search
+        probe = None
+        if s.probe_steps > 0:
+            probe = standalone_probe(Arch.parse(best["arch"]), self.plan.spec, self.data, self.ctx, s.probe_steps,
+                                     self.base_lr, s)
+            self.log.info(f"stand-alone probe: {best['arch']} trained alone for {s.probe_steps} steps reaches "
+                          f"{probe:.1f}% search-val (the supernet gives it {best['val_top1']:.1f}%)")
+        warnings = ranking_warnings(best["val_top1"], self.data.num_classes, probe, s.epochs)
+        for warning in warnings:
+            self.log.info(f"warning: {warning}")
+        return {"probe_steps": s.probe_steps, "probe_val_top1": probe, "warnings": warnings}
 
 
 def versions() -> dict:
