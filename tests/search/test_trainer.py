@@ -24,8 +24,8 @@ def tiny_overrides(root, out, *overrides):
         f"data.root={root}", f"run.out_dir={out}", "data.batch_size=32", "data.eval_batch_size=64",
         "data.val_fraction=0.2", "space.flops_max=8", "search.epochs=3", "search.warmup_epochs=1",
         "search.board_size=3", "search.meta_update_every=2", "search.meta_slice=8", "search.val_images=60",
-        "search.bn_batches=1", "search.candidates=3", "search.probe_steps=5", "run.quiet=true", "run.ckpt_every_steps=0",
-        "run.threads=1",
+        "search.bn_batches=1", "search.candidates=3", "search.probe_steps=5", "run.quiet=true",
+        "run.ckpt_every_steps=0", "run.threads=1",
         *overrides]
 
 
