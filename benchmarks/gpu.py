@@ -16,7 +16,7 @@ achieved fraction of the GPU's dense bf16 peak.
 The whole run stops itself: measurements are skipped once ``--time-limit`` seconds have passed, and a
 watchdog ends the process (printing every thread's stack) if one measurement hangs past the limit.
 
-    python benchmarks/gpu.py [--time-limit 420] [--scales 28 224] [--steps 30] [--device cuda]
+    python benchmarks/gpu.py [--time-limit 420] [--scales 28 224] [--steps 30] [--device cuda] [--cudnn-benchmark true]
 """
 
 from __future__ import annotations
@@ -121,11 +121,12 @@ def measure(name: str, step, args, clock: Clock, images: int, **extra) -> dict |
     return row
 
 
-def build_search(resolution: int, batch: int, device: str, threads: int, tmp: str):
+def build_search(resolution: int, batch: int, args, tmp: str):
     preset, overrides = SCALES[resolution]
+    device, threads = args.device, args.threads
     cfg = load_config(SearchRun, preset_path("search", preset), [
         *overrides, f"data.batch_size={batch}", f"run.device={device}", f"run.out_dir={tmp}",
-        f"run.threads={threads}",
+        f"run.threads={threads}", f"run.cudnn_benchmark={args.cudnn_benchmark}",
         "run.quiet=true", "search.warmup_epochs=1", "run.ckpt_every_steps=0"])
     trainer.build_data = partial(synthetic_data, num_classes=cfg.space.num_classes)
     return trainer.SupernetSearch(cfg, setup_context(cfg.run), RunDir(tmp, trainer.OUTPUTS))
@@ -151,7 +152,7 @@ def search_step(search, feed, epoch: int):
 def run_scale(resolution: int, args, clock: Clock) -> None:
     device = torch.device(args.device)
     with tempfile.TemporaryDirectory() as tmp:
-        search = build_search(resolution, args.batch, args.device, args.threads, tmp)
+        search = build_search(resolution, args.batch, args, tmp)
         ctx, feed = search.ctx, batches(search)
         common = {"resolution": resolution, "batch": args.batch, "bf16": ctx.bf16,
                   "channels_last": ctx.channels_last}
@@ -209,7 +210,7 @@ def run_scale(resolution: int, args, clock: Clock) -> None:
                 emit(row=f"spos_batch{batch}", skipped="time limit reached", resolution=resolution, batch=batch)
                 continue
             with tempfile.TemporaryDirectory() as tmp:
-                big = build_search(resolution, batch, args.device, args.threads, tmp)
+                big = build_search(resolution, batch, args, tmp)
                 measure(f"spos_batch{batch}", search_step(big, batches(big), 0), args, clock, batch,
                         resolution=resolution, batch=batch)
                 big.log.close()
@@ -223,6 +224,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30, help="timed steps per row (fewer if time runs out)")
     parser.add_argument("--first-cream-steps", type=int, default=200)
     parser.add_argument("--device", default="cuda")
+    parser.add_argument("--cudnn-benchmark", choices=("true", "false"), default="false",
+                        help="cuDNN autotuning (the search's default is off; compare both)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (a CPU dry run); 0 = all cores")
     parser.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak (H100/H200 SXM: 989)")
     args = parser.parse_args()
@@ -230,7 +233,7 @@ def main() -> None:
     faulthandler.dump_traceback_later(args.time_limit + 30, exit=True)  # a hung measurement cannot outlive this
     device = torch.device(args.device)
     emit(row="machine", device=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-         torch=torch.__version__, time_limit_s=args.time_limit)
+         torch=torch.__version__, time_limit_s=args.time_limit, cudnn_benchmark=args.cudnn_benchmark)
     for resolution in args.scales:
         if clock.left() < 30:
             emit(row="scale", resolution=resolution, skipped="time limit reached")

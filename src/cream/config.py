@@ -37,6 +37,8 @@ class RunConfig:
     bf16: bool = key(False, "bf16 autocast on GPU")
     channels_last: bool = key(True, "channels_last memory format (faster on CPU and GPU)")
     compile: bool = key(False, "torch.compile the child net (retrain, test)")
+    cudnn_benchmark: bool = key(True, "let cuDNN time its algorithms for every new input shape and op (GPU); off by "
+                                      "default in search, where random paths keep meeting new ones")
     threads: int = key(0, "CPU threads per process; 0 = all cores divided among local processes", low=0)
     resume: Literal["auto", "never"] = key(
         "auto", "auto: continue from the newest good checkpoint in out_dir; never: start afresh")
@@ -156,7 +158,7 @@ class RetrainConfig:
 class SearchRun:
     """``cream search``: run + data + space + search."""
 
-    run: RunConfig = field(default_factory=RunConfig)
+    run: RunConfig = field(default_factory=lambda: RunConfig(cudnn_benchmark=False))
     data: DataConfig = field(default_factory=DataConfig)
     space: SpaceConfig = field(default_factory=SpaceConfig)
     search: SearchConfig = field(default_factory=SearchConfig)

@@ -83,7 +83,7 @@ def setup_context(run_cfg) -> RunContext:
         threads = run_cfg.threads or max(1, (os.cpu_count() or 1) // local_world)
         torch.set_num_threads(threads)
     else:
-        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.benchmark = run_cfg.cudnn_benchmark
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     return RunContext(device, rank, world, local_rank, bf16=run_cfg.bf16, channels_last=run_cfg.channels_last)
