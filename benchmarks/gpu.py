@@ -16,7 +16,8 @@ achieved fraction of the GPU's dense bf16 peak.
 The whole run stops itself: measurements are skipped once ``--time-limit`` seconds have passed, and a
 watchdog ends the process (printing every thread's stack) if one measurement hangs past the limit.
 
-    python benchmarks/gpu.py [--time-limit 420] [--scales 28 224] [--steps 30] [--device cuda] [--cudnn-benchmark true]
+    python benchmarks/gpu.py [--time-limit 420] [--scales 28 224] [--steps 30] [--device cuda]
+                             [--cudnn-benchmark true] [--profile]
 """
 
 from __future__ import annotations
@@ -121,6 +122,24 @@ def measure(name: str, step, args, clock: Clock, images: int, **extra) -> dict |
     return row
 
 
+def profile(step, device, resolution: int, steps: int = 10, top: int = 15) -> None:
+    """Where a Cream step's time goes: the ``top`` operators by self time over ``steps`` steps (torch.profiler)."""
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    with torch.profiler.profile(activities=activities) as prof:
+        for _ in range(steps):
+            step()
+        sync(device)
+    on_device = device.type == "cuda"
+    events = sorted(prof.key_averages(), key=lambda e: e.self_device_time_total if on_device else e.self_cpu_time_total,
+                    reverse=True)
+    for e in events[:top]:
+        emit(row="profile", resolution=resolution, steps=steps, op=e.key, calls=e.count,
+             self_cpu_ms=e.self_cpu_time_total / 1e3,
+             self_device_ms=e.self_device_time_total / 1e3 if on_device else None)
+
+
 def build_search(resolution: int, batch: int, args, tmp: str):
     preset, overrides = SCALES[resolution]
     device, threads = args.device, args.threads
@@ -190,6 +209,8 @@ def run_scale(resolution: int, args, clock: Clock) -> None:
         cream = measure("cream", search_step(search, feed, 1), args, clock, args.batch, **common,
                         board=len(search.board))
         search.cfg.search.meta_update_every = every
+        if args.profile and clock.left() > 20:
+            profile(search_step(search, feed, 1), device, resolution)
 
         def meta_step():
             student = search.sampler.sample(search.step, search.board)
@@ -226,6 +247,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--cudnn-benchmark", choices=("true", "false"), default="false",
                         help="cuDNN autotuning (the search's default is off; compare both)")
+    parser.add_argument("--profile", action="store_true", help="also profile 10 Cream steps per scale")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (a CPU dry run); 0 = all cores")
     parser.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak (H100/H200 SXM: 989)")
     args = parser.parse_args()

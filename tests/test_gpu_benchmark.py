@@ -17,7 +17,7 @@ def test_gpu_benchmark_prints_json_lines_and_stops_itself_within_its_time_limit(
     # On the CPU the 28 px rows take far longer than the limit allows, so most must be skipped, not waited for.
     start = time.monotonic()
     done = subprocess.run([sys.executable, str(SCRIPT), "--device", "cpu", "--threads", "1", "--scales", "28",
-                           "--steps", "2", "--first-cream-steps", "3", "--time-limit", "40"],
+                           "--steps", "2", "--first-cream-steps", "3", "--time-limit", "40", "--profile"],
                           capture_output=True, text=True, timeout=180)
     seconds = time.monotonic() - start
     assert done.returncode == 0, done.stderr[-2000:]
