@@ -9,7 +9,7 @@ FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 DEMO_SEARCH := runs/search/fashion_mnist
 DEMO_RETRAIN := runs/retrain/fashion_mnist
 
-.PHONY: setup data demo test test-slow lint clean
+.PHONY: setup data demo test test-slow lint clean device-carry
 
 setup: $(STAMP)
 
@@ -44,6 +44,11 @@ test-slow: setup data
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
+
+device-carry: data  # what benchmarks/device_check.sh needs on a GPU machine that has no network
+	mkdir -p .device/fashion-mnist
+	$(PYTHON) -m pip download -q --no-deps timm==1.0.31 -d .device
+	cp /usr/share/datasets/fashion-mnist/*.gz .device/fashion-mnist/
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
