@@ -1,3 +1,4 @@
+import dataclasses
 import itertools
 
 import onnxruntime
@@ -23,6 +24,13 @@ from tests.train.conftest import ONE_THREAD, released_checkpoint, search_checkpo
 ARCH = "3-3-3-3-3"
 SPEC = NetSpec(resolution=28, in_chans=1, num_classes=10)
 RTOL = 1e-4  # of the largest |logit|: float32 reordering moves logits by about 1e-6 of it, a wrong export by far more
+
+
+@pytest.fixture(autouse=True)
+def own_folder(tmp_path, monkeypatch):
+    """Each test runs in an empty folder of its own, so that a file written to a stray relative path (say
+    ``str(None)``) by one export can never be read back by another as if it were that export's file."""
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +124,36 @@ def test_the_export_check_refuses_halved_logits_even_when_they_are_tiny(fmt, wri
         export_model({"checkpoint": str(path), "arch": ARCH, "resolution": 28, "formats": [fmt]}, None, [ONE_THREAD])
 
 
+def test_a_safetensors_file_that_does_not_read_back_into_the_net_is_refused_naming_it(tmp_path, monkeypatch):
+    torch.manual_seed(0)
+    path = released_checkpoint(tmp_path / "fresh.pth.tar", build_child(Arch.parse(ARCH), SPEC).eval())
+    write = export.write_safetensors
+
+    def write_without_classifier_bias(file, state, *args):
+        write(file, {k: v for k, v in state.items() if k != "classifier.bias"}, *args)
+
+    monkeypatch.setattr(export, "write_safetensors", write_without_classifier_bias)
+    with pytest.raises(CreamError) as info:
+        export_model({"checkpoint": str(path), "arch": ARCH, "formats": ["safetensors"]}, None, [ONE_THREAD])
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'fresh.safetensors'} does not fit the model")
+    assert "missing classifier.bias" in message and message.endswith("; the file was just written; report it")
+
+
+def path_with_recalibrated_bn(ckpt, arch: str, root, resolution: int, bn_batches: int, seed: int = 0):
+    """What a supernet path should export as, built here with plain calls: the path's weights, BatchNorm
+    re-estimated on the first ``bn_batches`` search-train batches at ``resolution`` drawn with ``seed``."""
+    saved = torch.load(ckpt, weights_only=True)
+    spec = dataclasses.replace(NetSpec(**saved["net"]), resolution=resolution)
+    supernet = Supernet(spec, tuple(saved["depths"]))
+    supernet.load_state_dict(saved["supernet"])
+    expected = supernet.extract(Arch.parse(arch))
+    data = build_data(DataConfig(root=str(root), val_fraction=0.2, batch_size=32), resolution, 1, "search", seed=seed)
+    batches = itertools.islice(data.train.batches(0), bn_batches)
+    recalibrate_bn(expected, expected, batches, RunContext(torch.device("cpu")))
+    return expected.state_dict()
+
+
 def test_a_supernet_path_is_exported_with_recalibrated_batchnorm(tiny_fashion_mnist, tmp_path):
     ckpt = search_checkpoint(tmp_path / "last.pth", tiny_fashion_mnist)
     arch = "12-3-104-5-32"
@@ -124,17 +162,49 @@ def test_a_supernet_path_is_exported_with_recalibrated_batchnorm(tiny_fashion_mn
     path = tmp_path / f"path-{arch}.safetensors"
     assert result["files"]["safetensors"]["path"] == str(path) and result["weights"] == "plain"
 
-    saved = torch.load(ckpt, weights_only=True)
-    supernet = Supernet(NetSpec(**saved["net"]), tuple(saved["depths"]))
-    supernet.load_state_dict(saved["supernet"])
-    expected = supernet.extract(Arch.parse(arch))
-    data = build_data(DataConfig(root=str(tiny_fashion_mnist), val_fraction=0.2, batch_size=32), 28, 1, "search")
-    recalibrate_bn(expected, expected, itertools.islice(data.train.batches(0), 2), RunContext(torch.device("cpu")))
+    expected = path_with_recalibrated_bn(ckpt, arch, tiny_fashion_mnist, 28, bn_batches=2)
     exported = read_weights(path).sets["plain"]
-    assert exported.keys() == expected.state_dict().keys()
-    for k, v in expected.state_dict().items():
+    assert exported.keys() == expected.keys()
+    for k, v in expected.items():
         assert torch.allclose(exported[k], v, atol=1e-6), k
+    saved = torch.load(ckpt, weights_only=True)
     assert not torch.equal(exported["bn1.running_mean"], saved["supernet"]["bn1.running_mean"])
+
+
+def test_a_supernet_path_at_another_resolution_is_recalibrated_on_images_of_that_size_in_the_runs_order(
+        tiny_fashion_mnist, tmp_path):
+    ckpt = search_checkpoint(tmp_path / "last.pth", tiny_fashion_mnist)
+    result = export_model({"supernet": str(ckpt), "arch": ARCH, "resolution": 32, "formats": ["safetensors"],
+                           "bn_batches": 1}, None, [ONE_THREAD, "run.seed=3"])
+    assert result["net"]["resolution"] == 32
+    exported = read_weights(result["files"]["safetensors"]["path"])
+    assert exported.net["resolution"] == 32
+    expected = path_with_recalibrated_bn(ckpt, ARCH, tiny_fashion_mnist, 32, bn_batches=1, seed=3)
+    for k, v in expected.items():  # another size or seed moves the statistics by 1e-3 or more
+        assert torch.allclose(exported.sets["plain"][k], v, atol=1e-5), k
+
+
+def test_a_supernet_path_is_exported_from_the_ema_weights_unless_plain_ones_are_asked_for(tiny_fashion_mnist,
+                                                                                         tmp_path):
+    ckpt = search_checkpoint(tmp_path / "last.pth", tiny_fashion_mnist)
+    saved = torch.load(ckpt, weights_only=True)
+    saved["ema"] = {k: v + 1 if v.is_floating_point() else v for k, v in saved["supernet"].items()}
+    torch.save(saved, ckpt)
+    for plain, which in ((False, "ema"), (True, "plain")):
+        result = export_model({"supernet": str(ckpt), "arch": ARCH, "formats": ["safetensors"], "bn_batches": 1,
+                               "plain": plain, "out": str(tmp_path / which)}, None, [ONE_THREAD])
+        assert result["weights"] == which
+        exported = read_weights(tmp_path / f"{which}.safetensors").sets[which]
+        source = saved["ema" if which == "ema" else "supernet"]
+        assert torch.equal(exported["conv_stem.weight"], source["conv_stem.weight"]), which
+
+
+def test_a_supernet_path_needs_data_with_the_supernets_classes(tiny_fashion_mnist, tmp_path):
+    ckpt = search_checkpoint(tmp_path / "last.pth", tiny_fashion_mnist)
+    with pytest.raises(CreamError, match="^the supernet has 10 classes but the data has 3; point --data at the "
+                                         "dataset it was trained on$"):
+        export_model({"supernet": str(ckpt), "arch": ARCH, "formats": ["safetensors"]}, None,
+                     [ONE_THREAD, "data.classes=[0,1,2]"])
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +221,7 @@ def inputs(tmp_path_factory):
 @pytest.mark.parametrize("keys, message", [
     ({}, "needs either --checkpoint PATH or --supernet PATH --arch ARCH"),
     ({"checkpoint": "a.pth", "supernet": "b.pth"}, "needs either"),
-    ({"supernet": "SUPERNET"}, "--supernet needs --arch"),
+    ({"supernet": "SUPERNET"}, "^--supernet needs --arch ARCH "),
     ({"supernet": "SUPERNET", "arch": "3-3-3-3-3-3"}, "needs 5 stages"),
     ({"supernet": "SUPERNET", "arch": "333-3-3-3-3"}, "deeper than the supernet"),
     ({"supernet": "RELEASED"}, "is not a search checkpoint"),
