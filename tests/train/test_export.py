@@ -1,5 +1,6 @@
 import dataclasses
 import itertools
+import warnings
 
 import onnxruntime
 import pytest
@@ -77,16 +78,22 @@ def assert_same_logits(run, net):
 
 
 def test_onnx_has_a_dynamic_batch_axis_and_matches_pytorch_in_onnxruntime(released, tmp_path):
-    path = export_one(released, "onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the export runs quietly (onnxruntime warns of an unknown provider)
+        path = export_one(released, "onnx")
     assert path == str(tmp_path / "cream_tiny.onnx")
+    assert [p.name for p in tmp_path.glob("cream_tiny.onnx*")] == ["cream_tiny.onnx"]  # weights inside, no .data
     session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
     assert session.get_inputs()[0].name == "images" and session.get_inputs()[0].shape[0] == "batch"
+    assert session.get_outputs()[0].name == "logits"
     assert_same_logits(lambda x: session.run(None, {"images": x.numpy()})[0], released[0])
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
 def test_torchscript_matches_pytorch(released, tmp_path):
-    path = export_one(released, "torchscript")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch.jit's deprecation notices are silenced, not shown to the user
+        path = export_one(released, "torchscript")
     assert path == str(tmp_path / "cream_tiny.torchscript.pt")
     assert_same_logits(torch.jit.load(path), released[0])
 
