@@ -49,6 +49,7 @@ def test_board_sorts_on_plain_numbers_with_tensors_stored_and_round_trips():
         offer(board, f"{i}-0-0-0-0", acc, 10 - i)
     assert [e.accuracy for e in board.entries] == [70.0, 70.0, 50.0, 30.0]
     copy = PrioritizedBoard()
+    assert (copy.size, copy.margin) == (10, 5.0)  # the defaults of search.board_size and search.board_margin
     copy.load_state_dict(board.state_dict())
     assert (copy.size, copy.margin) == (4, 0.0)
     assert [(str(e.arch), e.accuracy, e.flops) for e in copy.entries] == \

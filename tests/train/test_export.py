@@ -131,6 +131,34 @@ def test_the_export_check_refuses_halved_logits_even_when_they_are_tiny(fmt, wri
         export_model({"checkpoint": str(path), "arch": ARCH, "resolution": 28, "formats": [fmt]}, None, [ONE_THREAD])
 
 
+def test_the_export_check_also_runs_a_single_image(tmp_path, monkeypatch):
+    # A batch-size-1 graph can differ from the batched one (a squeeze too many, a fixed batch axis), so an
+    # export that is right on the check batch but halves a lone image's logits must be refused.
+    torch.manual_seed(0)
+    path = released_checkpoint(tmp_path / "fresh.pth.tar", build_child(Arch.parse(ARCH), SPEC).eval())
+    write = export.write_safetensors_checked
+
+    def write_wrong_on_one_image(*args):
+        run = write(*args)
+        return lambda batch: run(batch) / 2 if len(batch) == 1 else run(batch)
+
+    monkeypatch.setattr(export, "write_safetensors_checked", write_wrong_on_one_image)
+    with pytest.raises(CreamError, match="the safetensors export .* differs from PyTorch"):
+        export_model({"checkpoint": str(path), "arch": ARCH, "formats": ["safetensors"]}, None, [ONE_THREAD])
+
+
+def test_the_check_batch_is_fixed_and_out_may_name_a_new_folder(tmp_path):
+    torch.manual_seed(0)
+    path = released_checkpoint(tmp_path / "fresh.pth.tar", build_child(Arch.parse(ARCH), SPEC).eval())
+    scales = []
+    for out in (tmp_path / "first", tmp_path / "new" / "folder" / "second"):
+        result = export_model({"checkpoint": str(path), "arch": ARCH, "formats": ["safetensors"], "out": str(out)},
+                              None, [ONE_THREAD])
+        assert result["files"]["safetensors"]["path"] == f"{out}.safetensors"
+        scales.append(result["files"]["safetensors"]["logit_scale"])
+    assert scales[0] == scales[1]  # the same images each time, not whatever the global RNG holds
+
+
 def test_a_safetensors_file_that_does_not_read_back_into_the_net_is_refused_naming_it(tmp_path, monkeypatch):
     torch.manual_seed(0)
     path = released_checkpoint(tmp_path / "fresh.pth.tar", build_child(Arch.parse(ARCH), SPEC).eval())
