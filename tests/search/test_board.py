@@ -59,6 +59,7 @@ def test_board_sorts_on_plain_numbers_with_tensors_stored_and_round_trips():
 
 def test_the_batch_fills_every_slot_repeating_entries_in_turn_and_follows_the_board():
     board = PrioritizedBoard(size=3, margin=0.0)
+    assert board.worst is None
     with pytest.raises(ValueError, match="^the board is empty$"):
         board.batch()
     first, second = torch.full((2, 1, 4, 4), 1.0), torch.full((2, 1, 4, 4), 2.0)
