@@ -64,6 +64,7 @@ def export_one(released, fmt) -> str:
     result = export_model(keys, None, [ONE_THREAD])
     written = result["files"][fmt]
     assert result["weights"] == "ema" and written["max_abs_diff"] <= RTOL * written["logit_scale"]
+    assert result["arch"] == ARCH and result["net"] == SPEC.to_json()
     return written["path"]
 
 
@@ -145,6 +146,18 @@ def test_the_export_check_also_runs_a_single_image(tmp_path, monkeypatch):
     monkeypatch.setattr(export, "write_safetensors_checked", write_wrong_on_one_image)
     with pytest.raises(CreamError, match="the safetensors export .* differs from PyTorch"):
         export_model({"checkpoint": str(path), "arch": ARCH, "formats": ["safetensors"]}, None, [ONE_THREAD])
+
+
+def test_an_exact_export_passes_even_when_every_logit_is_zero(tmp_path):
+    # The tolerance is relative to the largest |logit|, here 0; a bit-exact copy (safetensors read back) must
+    # still pass: the difference may equal the tolerance.
+    net = build_child(Arch.parse(ARCH), SPEC).eval()
+    with torch.no_grad():
+        net.classifier.weight.zero_()
+        net.classifier.bias.zero_()
+    path = released_checkpoint(tmp_path / "zero.pth.tar", net)
+    result = export_model({"checkpoint": str(path), "arch": ARCH, "formats": ["safetensors"]}, None, [ONE_THREAD])
+    assert result["files"]["safetensors"]["logit_scale"] == 0 and result["files"]["safetensors"]["max_abs_diff"] == 0
 
 
 def test_the_check_batch_is_fixed_and_out_may_name_a_new_folder(tmp_path):
