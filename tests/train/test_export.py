@@ -1,6 +1,8 @@
 import dataclasses
 import itertools
 import warnings
+from pathlib import Path
+from types import SimpleNamespace
 
 import onnxruntime
 import pytest
@@ -17,7 +19,7 @@ from cream.space.arch import Arch
 from cream.space.net import NetSpec, build_child
 from cream.space.supernet import Supernet
 from cream.train import export
-from cream.train.export import export_model
+from cream.train.export import export_model, output_stem
 from cream.train.tester import evaluate_checkpoint
 from cream.train.weights import read_weights
 from tests.train.conftest import ONE_THREAD, released_checkpoint, search_checkpoint
@@ -267,12 +269,15 @@ def inputs(tmp_path_factory):
 
 
 @pytest.mark.parametrize("keys, message", [
-    ({}, "needs either --checkpoint PATH or --supernet PATH --arch ARCH"),
+    ({}, "^cream export needs either --checkpoint PATH or --supernet PATH --arch ARCH$"),
     ({"checkpoint": "a.pth", "supernet": "b.pth"}, "needs either"),
     ({"supernet": "SUPERNET"}, "^--supernet needs --arch ARCH "),
     ({"supernet": "SUPERNET", "arch": "3-3-3-3-3-3"}, "needs 5 stages"),
     ({"supernet": "SUPERNET", "arch": "333-3-3-3-3"}, "deeper than the supernet"),
-    ({"supernet": "RELEASED"}, "is not a search checkpoint"),
+    ({"supernet": "RELEASED"}, r"is not a search checkpoint \(the last.pth of `cream search`\); export a retrained net "
+                               "with --checkpoint$"),
+    ({"checkpoint": "RELEASED", "arch": "3-3-3-3-5"}, r"r\.pth\.tar \(ema weights\) does not fit the model .*; give "
+                                                      r"the architecture the weights were trained with \(--arch\)$"),
     ({"checkpoint": "SAFETENSORS", "formats": ["safetensors"]}, "would overwrite the input"),
 ])
 def test_bad_export_requests_are_one_line_errors(inputs, keys, message):
@@ -280,3 +285,26 @@ def test_bad_export_requests_are_one_line_errors(inputs, keys, message):
     with pytest.raises(CreamError, match=message) as info:
         export_model(keys, None, [ONE_THREAD])
     assert "\n" not in str(info.value)
+
+
+def test_data_says_where_a_supernets_images_are_when_the_search_read_them_elsewhere(inputs, tiny_fashion_mnist,
+                                                                                    tmp_path):
+    # The search checkpoint of ``inputs`` names a data folder without images; --data points at real ones.
+    result = export_model({"supernet": str(inputs["SUPERNET"]), "arch": ARCH, "formats": ["safetensors"],
+                           "bn_batches": 1, "out": str(tmp_path / "m")}, str(tiny_fashion_mnist), [ONE_THREAD])
+    assert result["files"]["safetensors"]["path"] == str(tmp_path / "m.safetensors")
+
+
+def test_plain_exports_the_plain_weights_of_a_checkpoint_that_has_ema_ones(inputs, tmp_path):
+    result = export_model({"checkpoint": str(inputs["RELEASED"]), "arch": ARCH, "formats": ["safetensors"],
+                           "plain": True, "out": str(tmp_path / "p")}, None, [ONE_THREAD])
+    assert result["weights"] == "plain"
+    plain = read_weights(tmp_path / "p.safetensors").sets["plain"]  # released_checkpoint's plain set is all zeros
+    assert plain and all(not v.any() for v in plain.values())
+
+
+@pytest.mark.parametrize("name, stem", [("best.pth", "best"), ("cream_287.pth.tar", "cream_287"), ("net.pt", "net"),
+                                        ("net.tar", "net"), ("m.safetensors", "m"), ("weights.bin", "weights.bin")])
+def test_exported_files_are_named_after_the_checkpoint_without_its_suffix(name, stem):
+    e = SimpleNamespace(out=None, supernet=None, checkpoint=f"runs/x/{name}")
+    assert output_stem(SimpleNamespace(export=e), Arch.parse(ARCH)) == Path("runs/x") / stem
