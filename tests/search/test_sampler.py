@@ -36,7 +36,9 @@ def test_learned_probabilities_follow_the_board():
 
 def test_an_unreachable_range_is_a_clear_error():
     narrow = PLAN.__class__(PLAN.spec, PLAN.depths, PLAN.table, 5.0001, 5.0002)
-    with pytest.raises(CreamError, match="no path within"):
+    with pytest.raises(CreamError, match="no path within .* after 50 draws"):
         PathSampler(narrow, "uniform", max_redraws=50).sample(0)
+    with pytest.raises(CreamError, match="no path within .* after 150 draws"):  # 50 draws for each path asked for
+        PathSampler(narrow, "uniform", max_redraws=50).distinct(3, seed=0)
     with pytest.raises(CreamError, match="op_probs"):
         PathSampler(PLAN, "fixed", [1, 2])
