@@ -11,6 +11,8 @@ from cream.search.trainer import run_search
     (12.0, 10, None, "near chance (10.0%)"),  # 10% chance, the near-chance line at 10 + 0.25 * 90 = 32.5%
     (32.4, 10, 90.0, "near chance"),
     (32.6, 10, None, None),
+    (32.5, 10, None, None),  # on the line is not below it
+    (40.0, 10, 50.0, None),  # exactly 10 points under the probe is not more than 10
     (32.6, 10, 42.7, "far below the 42.7%"),  # more than 10 points under the stand-alone probe
     (32.6, 10, 42.5, None),
     (1.5, 100, None, "near chance (1.0%)"),  # 100 classes: the line at 1 + 0.25 * 99 = 25.75%
