@@ -9,6 +9,7 @@ import torch
 
 from tests.search.ddp_steps import start_search, steps_on_shares
 from tests.search.test_trainer import tiny_overrides
+from tests.torchrun import run_two_processes
 
 
 @pytest.mark.slow
@@ -58,12 +59,7 @@ def test_two_processes_of_16_images_step_like_one_process_of_32(tiny_fashion_mni
     spec = {"batches": str(tmp_path / "batches.pt"), "out": str(tmp_path), "shares": steps(tmp_path / "two", 16),
             "meta": tiny_overrides(tiny_fashion_mnist, tmp_path / "meta", "data.batch_size=16",
                                    "search.warmup_epochs=0", "search.meta_update_every=1", "search.meta_data=val")}
-    (tmp_path / "spec.json").write_text(json.dumps(spec))
-    torchrun = Path(sys.executable).with_name("torchrun")
-    done = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "tests.search.ddp_steps",
-                           str(tmp_path / "spec.json")], capture_output=True, text=True, timeout=600,
-                          cwd=Path(__file__).parents[2])
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_two_processes("tests.search.ddp_steps", spec, tmp_path)
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
     one = steps_on_shares(steps(tmp_path / "one", 32), batches)
 

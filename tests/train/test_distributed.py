@@ -14,6 +14,7 @@ from cream.space import Arch, NetSpec
 from cream.space.net import build_child
 from cream.train.recipe import scaled_lr
 from cream.train.trainer import ChildTraining, seed_everything
+from tests.torchrun import run_two_processes
 
 
 @pytest.mark.slow
@@ -76,12 +77,7 @@ def test_two_processes_of_16_images_retrain_like_one_process_of_32(tiny_fashion_
     torch.save(batches, tmp_path / "batches.pt")
     spec = {"batches": str(tmp_path / "batches.pt"), "out": str(tmp_path),
             "overrides": retrain_overrides(tiny_fashion_mnist, 16)}
-    (tmp_path / "spec.json").write_text(json.dumps(spec))
-    torchrun = Path(sys.executable).with_name("torchrun")
-    done = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "tests.train.test_distributed",
-                           str(tmp_path / "spec.json")], capture_output=True, text=True, timeout=600,
-                          cwd=Path(__file__).parents[2])
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_two_processes("tests.train.test_distributed", spec, tmp_path)
     one = child_steps(retrain_overrides(tiny_fashion_mnist, 32), batches)
 
     for r in (0, 1):
