@@ -39,11 +39,18 @@ def bootstrap_tau(x, y, resamples: int = 2000, seed: int = 0, confidence: float 
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     rng = np.random.default_rng(seed)
     taus = np.asarray([_tau(x[i], y[i]) for i in (rng.integers(0, len(x), len(x)) for _ in range(resamples))])
-    valid = taus[np.isfinite(taus)]
+    low, high, valid = _percentile_interval(taus, confidence)
+    return {"low": _finite_or_none(low), "high": _finite_or_none(high), "confidence": confidence,
+            "resamples": resamples, "valid_resamples": valid, "seed": seed}
+
+
+def _percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float, int]:
+    """The central ``confidence`` percentile interval of the finite ``values`` (NaNs: undefined resamples),
+    and how many were finite."""
+    valid = values[np.isfinite(values)]
     tail = 100 * (1 - confidence) / 2
     low, high = np.percentile(valid, [tail, 100 - tail]) if len(valid) else (math.nan, math.nan)
-    return {"low": _finite_or_none(low), "high": _finite_or_none(high), "confidence": confidence,
-            "resamples": resamples, "valid_resamples": int(len(valid)), "seed": seed}
+    return float(low), float(high), int(len(valid))
 
 
 def seed_noise(per_path: list[list[float]]) -> dict:
@@ -85,11 +92,8 @@ def bootstrap_tau_difference(ws_a, sa_a, ws_b, sa_b, resamples: int = 5000, seed
     for _ in range(resamples):
         i = rng.integers(0, n, n)
         diffs.append(_tau(ws_a[i], sa_a[i]) - _tau(ws_b[i], sa_b[i]))
-    diffs = np.asarray(diffs)
-    valid = diffs[np.isfinite(diffs)]
+    low, high, valid = _percentile_interval(np.asarray(diffs), confidence)
     point = _tau(ws_a, sa_a) - _tau(ws_b, sa_b)
-    tail = 100 * (1 - confidence) / 2
-    low, high = (np.percentile(valid, [tail, 100 - tail]) if len(valid) else (math.nan, math.nan))
     return {"tau_difference": _finite_or_none(point), "low": _finite_or_none(low), "high": _finite_or_none(high),
-            "confidence": confidence, "resamples": resamples, "valid_resamples": int(len(valid)), "seed": seed,
-            "significant": bool(len(valid)) and not low <= 0.0 <= high}
+            "confidence": confidence, "resamples": resamples, "valid_resamples": valid, "seed": seed,
+            "significant": bool(valid) and not low <= 0.0 <= high}
