@@ -62,12 +62,12 @@ def _net_spec(args, resolution):
 
 def cmd_arch(args):
     from cream.space.report import arch_report
-    from cream.space.zoo import resolve_arch
+    from cream.space.zoo import name_note, paper_model, resolve_arch
 
     arch, paper_resolution = resolve_arch(args.arch)
     spec = _net_spec(args, args.resolution or paper_resolution or 224)
-    name = args.arch if paper_resolution else None
-    print(arch_report(arch, spec, name))
+    _print_note(name_note(args.arch))
+    print(arch_report(arch, spec, paper_model(args.arch)))
 
 
 def cmd_space(args):
@@ -78,14 +78,48 @@ def cmd_space(args):
     print(space_report(plan_space(spec, args.flops_min, args.flops_max)))
 
 
+def _print_note(note: str | None) -> None:
+    if note and os.environ.get("RANK", "0") == "0":
+        print(note)
+
+
+def _official(args, kind: str):
+    """``--official FILE``: the paper config read for ``kind`` (its mapping printed once, and a warning line per key
+    we do not support) and our own overrides; ``KEY=value`` overrides written as in the paper's files go to it."""
+    from cream.official import split_overrides, translate
+
+    overrides = list(args.overrides)
+    if getattr(args, "config", None) is not None:
+        if "=" not in args.config:
+            raise CreamError(f"give a preset ({args.config}) or --official {args.official}, not both")
+        overrides.insert(0, args.config)  # argparse took the first override for the preset
+    paper, ours = split_overrides(overrides)
+    official = translate(args.official, kind, paper)
+    if os.environ.get("RANK", "0") == "0":
+        print(official.report())
+        for line in official.warnings:
+            print(f"warning: {line}", file=sys.stderr)
+    return official, ours
+
+
 def _run_config(args, cls, kind: str):
     """The config of a search or retrain command (preset, overrides, --quiet); None after printing --keys."""
     from cream.config import describe, load_config, preset_path
+    from cream.space.zoo import name_note, paper_model
 
     if args.keys:
         print(describe(cls))
         return None
-    cfg = load_config(cls, preset_path(kind, args.config), args.overrides)
+    preset, overrides = args.config or "fashion_mnist", args.overrides
+    if args.official:
+        official, overrides = _official(args, kind)
+        preset, overrides = official.preset, official.overrides() + overrides
+    elif kind == "retrain" and paper_model(preset):  # the paper recipes are named 14 ... 604; 470 means 481
+        _print_note(name_note(preset))
+        preset = paper_model(preset).removeprefix("cream_")
+    cfg = load_config(cls, preset_path(kind, preset), overrides)
+    if kind == "retrain":
+        _print_note(name_note(cfg.retrain.arch))
     if args.quiet:
         cfg.run.quiet = True
     return cfg
@@ -157,12 +191,15 @@ def cmd_rankcorr(args):
 
 
 def _add_run_options(p, kind):
-    p.add_argument("config", nargs="?", default="fashion_mnist",
+    p.add_argument("config", nargs="?", default=None,
                    help=f"a preset name under configs/{kind}/ or a YAML file (default: fashion_mnist)")
     p.add_argument("overrides", nargs="*", help="config overrides as section.key=value")
     p.add_argument("--force", action="store_true", help="replace an existing run in run.out_dir")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--keys", action="store_true", help="list every config key with its default and meaning")
+    p.add_argument("--official", metavar="FILE.yaml", help=f"a config file of the paper's code (experiments/configs/"
+                                                          f"{'train' if kind == 'search' else kind}/*.yaml), mapped to "
+                                                          "our keys; overrides may use its keys (KEY=value) or ours")
 
 
 def cmd_retrain(args):
@@ -186,14 +223,20 @@ def cmd_retrain(args):
 
 def cmd_test(args):
     from cream.config import EvalRun, describe
+    from cream.space.zoo import name_note
     from cream.train.tester import evaluate_checkpoint
 
     if args.keys:
         print(describe(EvalRun))
         return
+    _print_note(args.arch and name_note(args.arch))
     keys = {"checkpoint": args.checkpoint, "arch": args.arch, "resolution": args.resolution, "out": args.out,
             "plain": args.plain or None}
-    report = evaluate_checkpoint({k: v for k, v in keys.items() if v is not None}, args.data, args.overrides)
+    keys, overrides = {k: v for k, v in keys.items() if v is not None}, args.overrides
+    if args.official:  # the file's RESUME_PATH, model and SAVE_PATH, unless given here
+        official, overrides = _official(args, "test")
+        keys, overrides = {**official.values.get("test", {}), **keys}, official.overrides(skip=("test",)) + overrides
+    report = evaluate_checkpoint(keys, args.data, overrides)
     if os.environ.get("RANK", "0") != "0":
         return
     for name, r in report["results"].items():
@@ -216,11 +259,13 @@ def _formats(text):
 
 def cmd_export(args):
     from cream.config import ExportRun, describe
+    from cream.space.zoo import name_note
     from cream.train.export import export_model
 
     if args.keys:
         print(describe(ExportRun))
         return
+    _print_note(args.arch and name_note(args.arch))
     keys = {"checkpoint": args.checkpoint, "supernet": args.supernet, "arch": args.arch, "formats": args.format,
             "resolution": args.resolution, "out": args.out, "plain": args.plain or None}
     result = export_model({k: v for k, v in keys.items() if v is not None}, args.data, args.overrides)
@@ -235,7 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("arch", help="show an architecture: stage table, output shape, params, multiply-adds")
-    p.add_argument("arch", help="a paper name (cream_14 .. cream_604) or an architecture like 3-33-313-3333-333")
+    p.add_argument("arch", help="a paper model (cream_481, 481 or the README's 470) or an architecture like "
+                                  "3-33-313-3333-333")
     _add_net_options(p)
     p.set_defaults(func=cmd_arch)
 
@@ -257,13 +303,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("test", help="test a checkpoint: top-1/top-5/loss, size, latency; writes test.json")
     p.add_argument("overrides", nargs="*", help="config overrides as section.key=value (see --keys)")
     p.add_argument("--checkpoint", help="our .pth, a released .pth.tar or an exported .safetensors")
-    p.add_argument("--arch", help="for files that hold no architecture: cream_287 or a string like 3-33-313-3333-333")
+    p.add_argument("--arch", help="for files that hold no architecture: a paper model (cream_287, 287, the README's "
+                                  "285) or a string like 3-33-313-3333-333")
     p.add_argument("--data", help="fashion_mnist, a Fashion-MNIST folder, or an image folder with val/ "
                                   "(default: the data the checkpoint was trained on)")
     p.add_argument("--resolution", type=_positive_int, help="test resolution (default: the checkpoint's)")
     p.add_argument("--plain", action="store_true", help="also test the plain weights of a checkpoint with EMA")
     p.add_argument("--out", help="where to write test.json (default: beside the checkpoint)")
     p.add_argument("--keys", action="store_true", help="list every config key with its default and meaning")
+    p.add_argument("--official", metavar="FILE.yaml", help="a test config of the paper's code (experiments/configs/"
+                                                          "test/test.yaml): its RESUME_PATH, NET.SELECTION, DATA_DIR")
     p.set_defaults(func=cmd_test)
 
     p = sub.add_parser("export", help="export a checkpoint or a supernet path to ONNX, TorchScript, safetensors")
