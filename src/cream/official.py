@@ -203,6 +203,8 @@ def _select_model(t: Official, f: dict) -> None:
     elif key not in f:
         note += f"; the file sets no NET.SELECTION, and the paper's code then takes {selection}"
     t.set(key if key in f else "NET.SELECTION", selection, [(f"{t.command}.arch", model)], note)
+    if key == "MODEL_SELECTION" and "NET.SELECTION" in f:
+        t.same("NET.SELECTION", selection, "the same selection as MODEL_SELECTION")
     for what, name in ((f"{t.path.name} is named", t.path.stem), (f"its MODEL {f.get('MODEL')!r} is named",
                                                                    str(f.get("MODEL", "")))):
         number = re.match(r"\d+", name)
@@ -222,10 +224,10 @@ def _translate_key(t: Official, key: str, v, f: dict) -> None:  # one case per k
     match key:
         # ---- run and files
         case "DATA_DIR":
-            t.set(key, v, [("data.dataset", "imagefolder"), ("data.root", v)], "train/ and val/ under it, as the "
+            t.set(key, v, [("data.dataset", "imagefolder"), ("data.root", str(v))], "train/ and val/ under it, as the "
                   "paper's code reads them")
         case "SAVE_PATH":
-            out = str(Path(v) / f["MODEL"]) if f.get("MODEL") else v
+            out = str(Path(str(v)) / str(f["MODEL"])) if f.get("MODEL") else str(v)
             if cmd == "test":
                 t.set(key, v, [("test.out", str(Path(out) / "test.json"))])
             else:
@@ -240,7 +242,7 @@ def _translate_key(t: Official, key: str, v, f: dict) -> None:  # one case per k
                 t.ignore(key, v, "names the run folder only together with SAVE_PATH")
         case "RESUME_PATH":
             if cmd == "test":
-                t.set(key, v, [("test.checkpoint", v)])
+                t.set(key, v, [("test.checkpoint", str(v))])
             elif f.get("AUTO_RESUME", PAPER_DEFAULTS["AUTO_RESUME"]):
                 instead = "a run resumes only from its own run.out_dir (run.resume=auto)"
                 if cmd == "retrain":
