@@ -142,10 +142,12 @@ def cmd_search(args):
 
 
 def cmd_subset(args):
-    from cream.analysis.subset import choose_subset, read_class_list, write_subset
+    from cream.analysis.subset import choose_subset, read_class_list, read_image_list, write_subset
 
     class_list = read_class_list(args.class_list) if args.class_list else None
-    subset = choose_subset(args.src, args.classes, args.train_per_class, args.val_per_class, args.seed, class_list)
+    image_list = read_image_list(args.image_list) if args.image_list else None
+    subset = choose_subset(args.src, args.classes, args.train_per_class, args.val_per_class, args.seed, class_list,
+                           image_list)
     counts = write_subset(subset, args.src, args.dst, force=args.force, copy=args.copy)
     ways = ", ".join(f"{n} as {way}s" for way, n in counts.items() if n)
     print(f"{len(subset.classes)} classes, {len(subset.files['train'])} train and {len(subset.files['val'])} val "
@@ -336,6 +338,10 @@ def build_parser() -> argparse.ArgumentParser:
     which = p.add_mutually_exclusive_group()
     which.add_argument("--classes", type=_positive_int, default=100, help="classes to draw with --seed (default 100)")
     which.add_argument("--class-list", help="a file with the class folder names to keep, one per line")
+    which.add_argument("--image-list", help="exactly the images listed, one per line as train/CLASS/FILE, "
+                                            "val/CLASS/FILE, CLASS/FILE or FILE (train/), or the paper's "
+                                            "data/subimages_list.txt (a list of file names per line); without val/ "
+                                            "lines, val/ gets --val-per-class images of each listed class")
     p.add_argument("--train-per-class", type=_positive_int, default=250, help="train images per class (default 250)")
     p.add_argument("--val-per-class", type=_positive_int, default=50, help="val images per class (default 50)")
     p.add_argument("--seed", type=int, default=0, help="seed of the class and image draws (same seed, same subset)")

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from cream.analysis.subset import choose_subset, read_class_list, write_subset
+from cream.analysis.subset import Subset, choose_subset, read_class_list, read_image_list, write_subset
 from cream.cli import main
 from cream.config import DataConfig
 from cream.data import build_data
@@ -153,3 +153,67 @@ def test_cli_subset_writes_the_tree_and_reports_errors_in_one_line(tree, tmp_pat
     assert main(["subset", "--src", str(tree), "--dst", str(tmp_path / "x"), "--classes", "2",
                  "--class-list", "f"]) == 2
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_the_papers_image_list_is_reproduced_exactly(tree, tmp_path, capsys):
+    # The paper's data/subimages_list.txt: its script writes, for each class in order, the repr of the Python list
+    # of the chosen file names, one line per class; the class is the train folder that holds the file.
+    chosen = {"bee": ["bee_0.JPEG", "bee_3.JPEG"], "fox": ["fox_1.JPEG", "fox_2.JPEG", "fox_4.JPEG"]}
+    listing_file = tmp_path / "subimages_list.txt"
+    listing_file.write_text("".join(f"{names}\n" for names in chosen.values()))
+    before = snapshot(tree)
+    dst = tmp_path / "dst"
+    assert main(["subset", "--src", str(tree), "--dst", str(dst), "--image-list", str(listing_file),
+                 "--val-per-class", "5"]) == 0
+    assert "2 classes, 5 train and 10 val images" in capsys.readouterr().out
+    expected_train = sorted(f"{c}/{name}" for c, names in chosen.items() for name in names)
+    assert listing(dst / "train") == expected_train
+    assert all((dst / "train" / f).read_bytes() == (tree / "train" / f).read_bytes() for f in expected_train)
+    # Without val/ lines, val/ holds --val-per-class images of each listed class: here all five of each.
+    assert listing(dst / "val") == sorted(f"{c}/{c}_{i}.JPEG" for c in chosen for i in range(5))
+    assert (dst / "classes.txt").read_text().split() == ["bee", "fox"]
+    assert snapshot(tree) == before
+
+    fewer = choose_subset(tree, image_list=read_image_list(listing_file), val_per_class=2, seed=1)
+    assert fewer.files["train"] == expected_train
+    assert [f.split("/")[0] for f in fewer.files["val"]] == ["bee", "bee", "fox", "fox"]
+
+
+def test_a_subsets_own_images_txt_reproduces_it_and_paths_may_be_relative_to_train(tree, tmp_path):
+    first = choose_subset(tree, classes=3, train_per_class=2, val_per_class=1, seed=4)
+    write_subset(first, tree, tmp_path / "first")
+    again = choose_subset(tree, image_list=read_image_list(tmp_path / "first" / "images.txt"), val_per_class=5)
+    assert again == first  # val/ lines are taken as listed, not drawn
+    write_subset(again, tree, tmp_path / "again")
+    assert listing(tmp_path / "again") == listing(tmp_path / "first")
+
+    listed = tmp_path / "list.txt"
+    listed.write_text("# CLASS/FILE lines and bare names are train images\ncat/cat_2.JPEG\n\neel_4.JPEG\n"
+                      "val/cat/cat_0.JPEG\n")
+    subset = choose_subset(tree, image_list=read_image_list(listed))
+    assert subset == Subset(["cat", "eel"], {"train": ["cat/cat_2.JPEG", "eel/eel_4.JPEG"],
+                                             "val": ["cat/cat_0.JPEG"]})
+
+
+def test_bad_image_lists_are_one_line_errors(tree, tmp_path):
+    listed = tmp_path / "list.txt"
+    (tree / "train" / "dog" / "ant_0.JPEG").write_bytes((tree / "train" / "ant" / "ant_0.JPEG").read_bytes())
+    for text, message in (("ant/yak_9.JPEG\n", "'ant/yak_9.JPEG' of the image list is not in .*/train"),
+                          ("ant_0.JPEG\n", "'ant_0.JPEG' of the image list is in several classes .*CLASS/ant_0.JPEG"),
+                          ("test/ant/ant_1.JPEG\n", "is not in .*/train; list images as train/CLASS/FILE"),
+                          ("ant/ant_1.JPEG\nant_1.JPEG\n", "names train/ant/ant_1.JPEG twice")):
+        listed.write_text(text)
+        with pytest.raises(CreamError, match=message) as info:
+            choose_subset(tree, image_list=read_image_list(listed))
+        assert "\n" not in str(info.value)
+    for text, message in (("['a.JPEG', \n", "line 1 of the image list .* is not a list of file names"),
+                          ("[1, 2]\n", "is not a list of file names"), ("# nothing\n", "names no images"),
+                          ("../src/train/ant/ant_0.JPEG\n", "not a plain file name"),
+                          ("ant/ant_1.JPEG\nant/ant_1.JPEG\n", "more than once")):
+        listed.write_text(text)
+        with pytest.raises(CreamError, match=message):
+            read_image_list(listed)
+    with pytest.raises(CreamError, match="cannot read the image list"):
+        read_image_list(tmp_path / "missing.txt")
+    assert main(["subset", "--src", str(tree), "--dst", str(tmp_path / "x"), "--class-list", "a",
+                 "--image-list", "b"]) == 2

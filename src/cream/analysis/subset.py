@@ -7,8 +7,10 @@ disk holds exactly the images the same keys select from the full tree, and Fashi
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +51,42 @@ def read_class_list(path: str | Path) -> list[str]:
     return names
 
 
+def read_image_list(path: str | Path) -> list[str]:
+    """Listed images, one per line, as paths relative to the tree: ``train/CLASS/FILE``, ``val/CLASS/FILE``,
+    ``CLASS/FILE`` or a bare ``FILE`` (both from train/). A line may also be a Python list of file names, the form
+    of the paper's ``data/subimages_list.txt`` (one list per class). Blank lines and '#' lines are skipped."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise CreamError(f"cannot read the image list {path} ({getattr(e, 'strerror', None) or e}); pass a text file "
+                         "with one image path per line") from None
+    entries = []
+    for number, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("["):
+            try:
+                names = ast.literal_eval(line)
+            except (ValueError, SyntaxError):
+                names = None
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise CreamError(f"line {number} of the image list {path} starts like a list but is not a list of "
+                                 "file names like ['a.JPEG', 'b.JPEG']; fix that line")
+            entries += names
+        else:
+            entries.append(line)
+    if not entries:
+        raise CreamError(f"the image list {path} names no images; write one image path per line")
+    repeated = next((e for e, n in Counter(entries).items() if n > 1), None)
+    if repeated:
+        raise CreamError(f"the image list {path} names {repeated!r} more than once; list each image once")
+    for entry in entries:
+        for part in entry.split("/"):
+            check_component(part, f"image {entry!r} in {path}")
+    return entries
+
+
 def check_component(name: str, what: str) -> None:
     """A class or file name must be one plain path component, so joining it to a folder stays inside it."""
     if name in ("", ".", "..") or "/" in name or "\0" in name or "\n" in name or "\r" in name \
@@ -58,8 +96,11 @@ def check_component(name: str, what: str) -> None:
 
 
 def choose_subset(src: str | Path, classes: int | None = 100, train_per_class: int | None = 250,
-                  val_per_class: int | None = 50, seed: int = 0, class_list: list[str] | None = None) -> Subset:
-    """Pick classes (``class_list``, or ``classes`` drawn with ``seed``) and images per class from ``src``."""
+                  val_per_class: int | None = 50, seed: int = 0, class_list: list[str] | None = None,
+                  image_list: list[str] | None = None) -> Subset:
+    """Pick classes (``class_list``, or ``classes`` drawn with ``seed``) and images per class from ``src``; or take
+    exactly the images of ``image_list`` (``read_image_list``), with ``val_per_class`` val images of each listed
+    class drawn with ``seed`` when the list names no val images."""
     names, samples = {}, {}
     for split in SPLITS:
         names[split], samples[split] = scan_split(src, split)
@@ -68,6 +109,8 @@ def choose_subset(src: str | Path, classes: int | None = 100, train_per_class: i
         raise CreamError(f"{src}/train and {src}/val hold different class folders (e.g. {only[0]!r}); make them "
                          "match")
     all_names = names["train"]
+    if image_list is not None:
+        return _listed_subset(src, image_list, all_names, samples, val_per_class, seed)
     if class_list is not None:
         unknown = [n for n in class_list if n not in all_names]
         if unknown:
@@ -76,20 +119,61 @@ def choose_subset(src: str | Path, classes: int | None = 100, train_per_class: i
         chosen = sorted(all_names.index(n) for n in class_list)
     else:
         chosen = choose_classes(len(all_names), classes, seed)
-    files = {}
-    for split, per_class in (("train", train_per_class), ("val", val_per_class)):
-        root = Path(src) / split
-        labels = torch.tensor([label for _, label in samples[split]])
-        counts = torch.bincount(labels, minlength=len(all_names))
-        short = [all_names[c] for c in chosen if per_class is not None and counts[c] < per_class]
-        if short:
-            flag = f"--{split}-per-class"
-            raise CreamError(f"class {short[0]!r} has only {int(counts[all_names.index(short[0])])} images in "
-                             f"{root}, fewer than the {per_class} asked for ({len(short)} such classes); "
-                             f"lower {flag} or leave those classes out with --class-list")
-        keep = select_per_class(labels, torch.arange(len(labels)), chosen, per_class, seed).tolist()
-        files[split] = sorted(_relative(samples[split][i][0], root) for i in keep)
+    files = {split: _draw(src, split, samples[split], all_names, chosen, per_class, seed)
+             for split, per_class in (("train", train_per_class), ("val", val_per_class))}
     return Subset([all_names[c] for c in chosen], files)
+
+
+def _draw(src, split: str, samples, all_names, chosen, per_class, seed) -> list[str]:
+    """``per_class`` images (all if None) of each chosen class of ``src/split``, drawn with ``seed``, sorted."""
+    root = Path(src) / split
+    labels = torch.tensor([label for _, label in samples])
+    counts = torch.bincount(labels, minlength=len(all_names))
+    short = [all_names[c] for c in chosen if per_class is not None and counts[c] < per_class]
+    if short:
+        raise CreamError(f"class {short[0]!r} has only {int(counts[all_names.index(short[0])])} images in {root}, "
+                         f"fewer than the {per_class} asked for ({len(short)} such classes); lower "
+                         f"--{split}-per-class or leave those classes out")
+    keep = select_per_class(labels, torch.arange(len(labels)), chosen, per_class, seed).tolist()
+    return sorted(_relative(samples[i][0], root) for i in keep)
+
+
+def _listed_subset(src, image_list, all_names, samples, val_per_class, seed) -> Subset:
+    """The images ``image_list`` names (train/ unless it says val/), and val images for its classes if it has none."""
+    on_disk = {split: {Path(path).relative_to(Path(src) / split).as_posix() for path, _ in samples[split]}
+               for split in SPLITS}
+    by_name: dict[str, list[str]] = {}
+    for rel in on_disk["train"]:
+        by_name.setdefault(rel.rsplit("/", 1)[-1], []).append(rel)
+    files: dict[str, set[str]] = {"train": set(), "val": set()}
+    for entry in image_list:
+        split, rel = _locate(entry, on_disk, by_name, src)
+        if rel in files[split]:
+            raise CreamError(f"the image list names {split}/{rel} twice (as {entry!r} and once more); list each "
+                             "image once")
+        files[split].add(rel)
+    chosen = sorted({all_names.index(rel.split("/")[0]) for split in SPLITS for rel in files[split]})
+    listed = {split: sorted(files[split]) for split in SPLITS}
+    if not listed["val"]:
+        listed["val"] = _draw(src, "val", samples["val"], all_names, chosen, val_per_class, seed)
+    return Subset([all_names[c] for c in chosen], listed)
+
+
+def _locate(entry: str, on_disk: dict, by_name: dict, src) -> tuple[str, str]:
+    """(split, CLASS/FILE) of one image-list entry, which must name exactly one image of the tree."""
+    parts = entry.split("/")
+    split = parts[0] if len(parts) == 3 and parts[0] in SPLITS else "train"
+    rel = "/".join(parts[1:]) if len(parts) == 3 else entry
+    if len(parts) == 1:
+        found = by_name.get(entry, [])
+        if len(found) > 1:
+            raise CreamError(f"image {entry!r} of the image list is in several classes of {src}/train "
+                             f"({found[0]}, {found[1]}); list it as CLASS/{entry}")
+        rel = found[0] if found else entry
+    if len(parts) > 3 or (len(parts) == 3 and parts[0] not in SPLITS) or rel not in on_disk[split]:
+        raise CreamError(f"image {entry!r} of the image list is not in {src}/{split}; list images as "
+                         "train/CLASS/FILE, val/CLASS/FILE, CLASS/FILE or FILE, relative to --src")
+    return split, rel
 
 
 def _relative(path: str, root: Path) -> str:
