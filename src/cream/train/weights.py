@@ -1,9 +1,10 @@
 """Weights from every file we accept, and fitting them to a child net.
 
 Accepted: our checkpoints (``kind: cream-child``), released Cream checkpoints (timm ``.pth.tar`` dicts with
-``state_dict`` and/or ``state_dict_ema``, keys with or without DDP's ``module.`` prefix, timm MobileNetV3
-layout), bare state dicts, and our exported ``.safetensors`` (architecture and layout in the metadata).
-Pickles are read with ``weights_only=True``: a file that would run code is refused.
+``state_dict`` and/or ``state_dict_ema``, keys with or without DDP's ``module.`` prefix, the paper's ChildNet
+layout, which is timm's MobileNetV3 layout key for key), bare state dicts, and our exported ``.safetensors``
+(architecture and layout in the metadata). Pickles are read with ``weights_only=True``: a file that would run
+code is refused.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +27,18 @@ from cream.space.arch import Arch
 from cream.space.net import NetSpec
 from cream.space.zoo import resolve_arch
 
-# timm's training script stores its argparse.Namespace in checkpoints; rebuilding one runs no code.
-RELEASED_SAFE_GLOBALS = [argparse.Namespace]
+
+class PaperConfig:
+    """Stands in for the yacs ``CfgNode`` the paper's tools/retrain.py saves as ``args`` in its checkpoints: the
+    config is read back as a plain ``OrderedDict`` (yacs is not needed, and nothing of it runs)."""
+
+    def __new__(cls, *args):
+        return OrderedDict()
+
+
+# timm's training script stores its argparse.Namespace in checkpoints, the paper's scripts their yacs config;
+# rebuilding either runs no code.
+RELEASED_SAFE_GLOBALS = [argparse.Namespace, (PaperConfig, "yacs.config.CfgNode")]
 CLASSIFIER = ("classifier.weight", "classifier.bias")
 
 
