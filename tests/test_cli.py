@@ -47,3 +47,23 @@ def test_overrides_may_follow_options_and_other_leftovers_are_errors(capsys):
     assert "search.epochs must be greater than 0" in capsys.readouterr().err
     assert main(["search", "fashion_mnist", "--quiet", "bogus"]) == 2
     assert "unrecognized arguments: bogus" in capsys.readouterr().err
+
+
+def test_readme_names_work_wherever_a_paper_model_does_and_say_what_they_mean(capsys, monkeypatch):
+    assert main(["arch", "470"]) == 0
+    note, title = capsys.readouterr().out.splitlines()[:2]
+    assert note == "470 is the paper README's name of cream_481 (3431-3230-33311-3333-3333 at 224 px; the code's " \
+                   "name is 481)"
+    assert title.startswith("cream_481  3431-3230-33311-3333-3333  (224 px")
+    seen = {}
+
+    def retrain(cfg, force=False):
+        seen["cfg"] = cfg
+        return {"arch": "x", "best_top1": 1.0, "best_epoch": 1, "weights": "ema", "elapsed_s": 1.0, "checkpoint": "x"}
+
+    monkeypatch.setattr("cream.train.trainer.run_retrain", retrain)
+    assert main(["retrain", "600"]) == 0  # the paper recipe preset of cream_604
+    assert seen["cfg"].retrain.arch == "cream_604" and seen["cfg"].run.out_dir == "runs/retrain/cream_604"
+    assert capsys.readouterr().out.startswith("600 is the paper README's name of cream_604")
+    assert main(["retrain", "fashion_mnist", "retrain.arch=cream_285"]) == 0
+    assert capsys.readouterr().out.startswith("cream_285 is the paper README's name of cream_287")
