@@ -235,8 +235,11 @@ def cmd_test(args):
     keys = {"checkpoint": args.checkpoint, "arch": args.arch, "resolution": args.resolution, "out": args.out,
             "plain": args.plain or None}
     keys, overrides = {k: v for k, v in keys.items() if v is not None}, args.overrides
-    if args.official:  # the file's RESUME_PATH, model and SAVE_PATH, unless given here
+    if args.official:  # the file's RESUME_PATH, model, SAVE_PATH and DATA_DIR, unless given here
         official, overrides = _official(args, "test")
+        if args.data:
+            official.values["data"] = {k: v for k, v in official.values.get("data", {}).items()
+                                       if k not in ("dataset", "root")}
         keys, overrides = {**official.values.get("test", {}), **keys}, official.overrides(skip=("test",)) + overrides
     report = evaluate_checkpoint(keys, args.data, overrides)
     if os.environ.get("RANK", "0") != "0":

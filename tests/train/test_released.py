@@ -241,3 +241,9 @@ OPTIMIZER:
     cfg = report["config"]
     assert cfg["data"]["eval_batch_size"] == 4 * 32 and cfg["data"]["interpolation"] == "bicubic"
     assert report["checkpoint"] == str(ckpt) and report["weights"] == "ema"
+
+    other = make_image_tree(tmp_path / "other", classes=("a", "b", "c"), per_class=1, size=side)
+    out = tmp_path / "other.json"
+    assert main(["test", "--official", str(test_yaml), "--data", str(other), "--out", str(out), *QUICK]) == 0
+    report = json.loads(out.read_text())  # --data and --out win over DATA_DIR and SAVE_PATH
+    assert report["data"]["root"] == str(other) and report["data"]["images"] == 3
