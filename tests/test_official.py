@@ -234,7 +234,8 @@ def test_a_schedule_the_papers_code_does_not_have_keeps_the_lr_constant(tmp_path
     assert lrs == pytest.approx([0.064] * len(lrs))
     out = capsys.readouterr()
     assert "WARMUP_EPOCHS 3 -> ignored: the paper's code reads no schedule setting with SCHED 'sgd'" in out.out
-    assert "its MODEL '600m_retrain' is named after cream_604, but its NET.SELECTION 42 selects cream_43" in out.err
+    assert "retrain.yaml: MODEL '600m_retrain' is named after cream_604, but its NET.SELECTION 42 selects " \
+        "cream_43" in out.err
 
 
 def test_every_paper_key_gets_exactly_one_line_for_every_command(tmp_path):

@@ -205,8 +205,9 @@ def _select_model(t: Official, f: dict) -> None:
     t.set(key if key in f else "NET.SELECTION", selection, [(f"{t.command}.arch", model)], note)
     if key == "MODEL_SELECTION" and "NET.SELECTION" in f:
         t.same("NET.SELECTION", selection, "the same selection as MODEL_SELECTION")
-    for what, name in ((f"{t.path.name} is named", t.path.stem), (f"its MODEL {f.get('MODEL')!r} is named",
-                                                                   str(f.get("MODEL", "")))):
+    run_name = str(f.get("MODEL", ""))
+    for what, name in ((f"{t.path.name} is named", t.path.stem),
+                       (f"{t.path.name}: MODEL {run_name!r} is named", run_name)):
         number = re.match(r"\d+", name)
         if number and paper_model(number.group()) != model:
             named = paper_model(number.group())
