@@ -68,6 +68,6 @@ def test_final_selection_judges_in_budget_candidates_once_and_ranks_them_best_fi
                      for r in expected]
     assert results == sorted(expected, key=lambda r: (-r["val_top1"], r["flops"]))  # accuracy, then fewer FLOPs
 
-    with pytest.raises(CreamError, match="^no candidate path lies inside the FLOPs range, so nothing can be selected; "
-                                         "widen the range or train longer so the board fills$"):
+    with pytest.raises(CreamError, match=r"^no candidate path lies inside \[1, 2\] M multiply-adds, so nothing can be "
+                                         "selected; widen the range or train longer so the board fills$"):
         select_final(supernet, [outside], PLAN, data, CPU, 1, 16, log=lines.append)

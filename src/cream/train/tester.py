@@ -12,10 +12,10 @@ from cream.config import EvalRun, to_dict
 from cream.data import build_data
 from cream.engine.context import setup_context, teardown_context
 from cream.engine.evaluate import evaluate
+from cream.engine.latency import measure_latency
 from cream.engine.logs import versions, write_text_atomic
 from cream.errors import CreamError
 from cream.space.net import build_child
-from cream.train.latency import measure_latency
 from cream.train.options import command_config
 from cream.train.trainer import net_size
 from cream.train.weights import Weights, load_into, net_for, read_weights
