@@ -193,6 +193,9 @@ class EvalConfig:
     latency_batch: int = key(256, "the large batch of the latency measurement (the other is 1)", positive=True)
     latency_repeats: int = key(20, "timed forward passes per batch size (the median is reported)", positive=True)
     latency_warmup: int = key(5, "untimed forward passes before timing", low=0)
+    latency_table: str | None = key(None, "a table from `cream latency-table` made on this device for this net: "
+                                          "report the latency it predicts beside one measured as the table was "
+                                          "(its batch, threads, repeats)")
     out: str | None = key(None, "where to write test.json; null = beside the checkpoint")
 
 
