@@ -122,7 +122,8 @@ def test_a_latency_range_without_a_table_is_refused_with_the_command_to_make_one
 
 @pytest.mark.parametrize("write, message", [
     (None, f"does not exist; make it with: {MAKE}$"),
-    (lambda p: p.write_text("{not json"), rf"is not readable \(Expecting property name .*\); make it again with: {MAKE}$"),
+    (lambda p: p.write_text("{not json"),
+     rf"is not readable \(Expecting property name .*\); make it again with: {MAKE}$"),
     (lambda p: write_table(p, kind="something else"), r"is not readable \(its 'kind' is not 'cream-latency-table'\)"),
     (lambda p: p.write_text(json.dumps({k: v for k, v in table_json().items() if k != "batch"})),
      r"is not readable \(it has no batch\)"),
