@@ -1,9 +1,13 @@
+import json
 import subprocess
 import sys
 
 import pytest
 
 from cream.cli import main
+from tests.latency_tables import DEPTHS, FM_NET, write_table
+
+FM = ["--resolution", "28", "--in-chans", "1", "--num-classes", "10", "--width", "0.5"]
 
 
 def run_cli(*args):
@@ -30,6 +34,10 @@ def test_space_prints_depths_paths_and_covered_range(capsys):
     (["space"], "--flops-max"),
     (["nope"], "invalid choice"),
     (["arch", "cream_14", "--width", "wide"], "not a number"),
+    (["latency-table", "--out", "t.json"], "needs --resolution R"),
+    (["latency-table", "--resolution", "28", "--bf16", "--out", "t.json"], "--bf16 is for --device cuda"),
+    (["space", "--resolution", "28", "--latency-max", "5"], "--latency-max needs --latency-table FILE"),
+    (["arch", "3-3-3-3-3", *FM, "--latency-table", "nowhere.json"], "latency table nowhere.json does not exist"),
 ])
 def test_errors_are_one_line_on_stderr_with_nonzero_exit(args, message):
     result = run_cli(*args)
@@ -67,3 +75,28 @@ def test_readme_names_work_wherever_a_paper_model_does_and_say_what_they_mean(ca
     assert capsys.readouterr().out.startswith("600 is the paper README's name of cream_604")
     assert main(["retrain", "fashion_mnist", "retrain.arch=cream_285"]) == 0
     assert capsys.readouterr().out.startswith("cream_285 is the paper README's name of cream_287")
+
+
+def test_latency_table_writes_a_table_for_the_device_batch_threads_and_net(tmp_path, capsys):
+    out = tmp_path / "t.json"
+    assert main(["latency-table", *FM, "--batch", "2", "--threads", "1", "--repeats", "1", "--warmup", "0",
+                 "--out", str(out)]) == 0
+    table = json.loads(out.read_text())
+    assert (table["kind"], table["device"], table["batch"], table["threads"]) == ("cream-latency-table", "cpu", 2, 1)
+    assert table["net"] == FM_NET and (table["channels_last"], table["bf16"]) == (True, False)
+    assert [len(stage) for stage in table["block_ms"]] == list(DEPTHS)
+    assert all(len(ops) == 6 for stage in table["block_ms"] for ops in stage)
+    assert sorted(table["fixed_ms"]) == ["head", "last_conv", "stage0", "stem"]
+    assert f"wrote {out}; search with it: cream search space.latency_table={out}" in capsys.readouterr().out
+
+
+def test_arch_and_space_use_a_latency_table(tmp_path, capsys):
+    table = write_table(tmp_path / "t.json", block_ms=lambda s, b, op: op / 4, fixed=(0.25,) * 4)
+    assert main(["arch", "5-01-2-3-4", *FM, "--latency-table", str(table)]) == 0
+    assert "latency        predicted 4.75 ms, measured " in capsys.readouterr().out  # 1 + (5+0+1+2+3+4)/4
+    three_and_one = write_table(tmp_path / "31.json", block_ms=lambda s, b, op: 3.0 if op == 5 else 1.0,
+                                fixed=(0.25,) * 4)
+    assert main(["space", *FM, "--latency-table", str(three_and_one), "--latency-max", "25"]) == 0
+    out = capsys.readouterr().out
+    assert "budget         [0, 25] ms predicted latency" in out and "depths         [1, 1, 2, 2, 2]" in out
+    assert "latency        9 .. 25 ms predicted" in out

@@ -61,21 +61,45 @@ def _net_spec(args, resolution):
 
 
 def cmd_arch(args):
+    from cream.space.latency_table import load_to_measure
     from cream.space.report import arch_report
     from cream.space.zoo import name_note, paper_model, resolve_arch
 
     arch, paper_resolution = resolve_arch(args.arch)
     spec = _net_spec(args, args.resolution or paper_resolution or 224)
     _print_note(name_note(args.arch))
-    print(arch_report(arch, spec, paper_model(args.arch)))
+    latency = load_to_measure(args.latency_table, spec) if args.latency_table else None
+    print(arch_report(arch, spec, paper_model(args.arch), latency, args.latency_table))
 
 
 def cmd_space(args):
     from cream.space.budget import plan_space
+    from cream.space.latency_table import load_latency_table
     from cream.space.report import space_report
 
+    if args.flops_max is None and args.latency_max is None:
+        raise CreamError("cream space needs a budget: --flops-max B, or --latency-table FILE --latency-max MS, or both")
+    if args.latency_max is not None and not args.latency_table:
+        raise CreamError("--latency-max needs --latency-table FILE (made by cream latency-table)")
     spec = _net_spec(args, args.resolution)
-    print(space_report(plan_space(spec, args.flops_min, args.flops_max)))
+    latency = load_latency_table(args.latency_table, spec) if args.latency_table else None
+    print(space_report(plan_space(spec, args.flops_min, args.flops_max, None, latency, args.latency_min,
+                                  args.latency_max)))
+
+
+def cmd_latency_table(args):
+    from cream.space.latency_table import measure_latency_table, write_latency_table
+    from cream.space.report import latency_table_report
+
+    if args.resolution is None:
+        raise CreamError("cream latency-table needs --resolution R: the input side of the net it is for "
+                         "(28 for the Fashion-MNIST search)")
+    spec = _net_spec(args, args.resolution)
+    table = measure_latency_table(spec, args.device, args.batch, args.threads, not args.no_channels_last, args.bf16,
+                                  args.repeats, args.warmup, log=lambda line: print(line, flush=True))
+    write_latency_table(table, args.out)
+    print(latency_table_report(table))
+    print(f"wrote {args.out}; search with it: cream search space.latency_table={args.out} space.latency_max=MS")
 
 
 def _print_note(note: str | None) -> None:
@@ -136,9 +160,11 @@ def cmd_search(args):
     if os.environ.get("RANK", "0") != "0":
         return
     done = "already finished: " if result.get("already_finished") else ""
-    print(f"{done}chosen architecture {result['arch']}  ({result['flops']:.2f} M multiply-adds, "
+    latency = f"{result['latency_ms']:.3g} ms predicted latency, " if result.get("latency_ms") is not None else ""
+    print(f"{done}chosen architecture {result['arch']}  ({result['flops']:.2f} M multiply-adds, {latency}"
           f"{result['params']:.2f} M params, search-val top-1 {result['val_top1']:.2f}%)")
-    print(f"results in {cfg.run.out_dir}: result.json, summary.csv, search.png, search.log, tensorboard/")
+    table = ", latency_table.json" if result.get("latency_table") else ""
+    print(f"results in {cfg.run.out_dir}: result.json, summary.csv, search.png, search.log, tensorboard/{table}")
 
 
 def cmd_subset(args):
@@ -233,7 +259,7 @@ def cmd_test(args):
         return
     _print_note(args.arch and name_note(args.arch))
     keys = {"checkpoint": args.checkpoint, "arch": args.arch, "resolution": args.resolution, "out": args.out,
-            "plain": args.plain or None}
+            "plain": args.plain or None, "latency_table": args.latency_table}
     keys, overrides = {k: v for k, v in keys.items() if v is not None}, args.overrides
     if args.official:  # the file's RESUME_PATH, model, SAVE_PATH and DATA_DIR, unless given here
         official, overrides = _official(args, "test")
@@ -251,6 +277,10 @@ def cmd_test(args):
     print(f"{report['arch']} at {report['net']['resolution']} px: {report['params']:.2f} M params, "
           f"{report['macs']:.2f} M multiply-adds; latency on {report['device']}: {one['ms']:.2f} ms at batch 1, "
           f"{big['ms']:.1f} ms at batch {big['batch']} ({big['images_per_s']:.0f} images/s)")
+    if report["latency_table"]:
+        t = report["latency_table"]
+        print(f"latency at batch {t['batch']}, {t['threads']} thread(s): predicted {t['predicted_ms']:.3g} ms, "
+              f"measured {t['measured_ms']:.3g} ms (table {t['file']})")
     print(f"wrote {report['written_to']}")
 
 
@@ -288,13 +318,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("arch", help="a paper model (cream_481, 481 or the README's 470) or an architecture like "
                                   "3-33-313-3333-333")
     _add_net_options(p)
+    p.add_argument("--latency-table", help="also print the latency this table predicts and the latency measured here "
+                                           "as the table was (its device, batch, threads)")
     p.set_defaults(func=cmd_arch)
 
-    p = sub.add_parser("space", help="plan the search space for a FLOPs budget")
+    p = sub.add_parser("space", help="plan the search space for a FLOPs and/or latency budget")
     p.add_argument("--flops-min", type=_number, default=0.0, help="million multiply-adds")
-    p.add_argument("--flops-max", type=_number, required=True, help="million multiply-adds")
+    p.add_argument("--flops-max", type=_number, help="million multiply-adds (default: no limit)")
+    p.add_argument("--latency-table", help="a table made by cream latency-table, for --latency-min/--latency-max")
+    p.add_argument("--latency-min", type=_number, default=0.0, help="milliseconds of predicted latency")
+    p.add_argument("--latency-max", type=_number, help="milliseconds of predicted latency (default: no limit)")
     _add_net_options(p, resolution_default=224)
     p.set_defaults(func=cmd_space)
+
+    p = sub.add_parser("latency-table", help="measure every op at every block position on this device: a table of "
+                                             "milliseconds for searching under a latency budget")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to measure (default cpu)")
+    p.add_argument("--batch", type=_positive_int, default=1, help="images per forward pass (default 1)")
+    p.add_argument("--threads", type=_positive_int, help="CPU threads (default: PyTorch's, one per core)")
+    p.add_argument("--repeats", type=_positive_int, default=20, help="timed passes per op (the median is kept)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed passes per op before timing")
+    p.add_argument("--no-channels-last", action="store_true", help="contiguous tensors (like run.channels_last=false)")
+    p.add_argument("--bf16", action="store_true", help="bf16 autocast on cuda (like run.bf16=true)")
+    p.add_argument("--out", required=True, help="the JSON file to write")
+    _add_net_options(p)
+    p.set_defaults(func=cmd_latency_table)
 
     p = sub.add_parser("search", help="search: train the supernet with prioritized paths, pick an architecture")
     _add_run_options(p, "search")
@@ -314,6 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
                                   "(default: the data the checkpoint was trained on)")
     p.add_argument("--resolution", type=_positive_int, help="test resolution (default: the checkpoint's)")
     p.add_argument("--plain", action="store_true", help="also test the plain weights of a checkpoint with EMA")
+    p.add_argument("--latency-table", help="also report the latency this table predicts beside one measured as the "
+                                           "table was")
     p.add_argument("--out", help="where to write test.json (default: beside the checkpoint)")
     p.add_argument("--keys", action="store_true", help="list every config key with its default and meaning")
     p.add_argument("--official", metavar="FILE.yaml", help="a test config of the paper's code (experiments/configs/"

@@ -81,7 +81,16 @@ class SpaceConfig:
     stage_strides: list[int] | None = key(
         None, "stride of each searchable stage; null = paper's (24:2 40:2 80:2 96:1 192:2), first one 1 below 64 px")
     flops_min: float = key(0.0, "smallest path to search, million multiply-adds", low=0.0)
-    flops_max: float = key(8.0, "largest path to search, million multiply-adds", low=0.0)
+    flops_max: float | None = key(8.0, "largest path to search, million multiply-adds; null = no multiply-add limit "
+                                       "(a latency budget alone)", low=0.0)
+    latency_table: str | None = key(None, "a table from `cream latency-table` (JSON) made on this run's device for "
+                                          "this net: predicted latency then bounds the search (latency_min/max), "
+                                          "breaks accuracy ties and is reported; copied into the run folder")
+    latency_min: float = key(0.0, "fastest path to search, milliseconds predicted by latency_table", low=0.0)
+    latency_max: float | None = key(None, "slowest path to search, milliseconds predicted by latency_table; "
+                                          "null = no latency limit", low=0.0)
+    latency_any_device: bool = key(False, "accept a latency_table made on another device (searching here for a "
+                                          "deploy target elsewhere)")
     depths: list[int] | None = key(None, "blocks per searchable stage; null = grown from flops_max as the paper does")
     drop_rate: float = key(0.0, "dropout before the classifier", low=0.0, high=0.99)
 
@@ -184,6 +193,9 @@ class EvalConfig:
     latency_batch: int = key(256, "the large batch of the latency measurement (the other is 1)", positive=True)
     latency_repeats: int = key(20, "timed forward passes per batch size (the median is reported)", positive=True)
     latency_warmup: int = key(5, "untimed forward passes before timing", low=0)
+    latency_table: str | None = key(None, "a table from `cream latency-table` made on this device for this net: "
+                                          "report the latency it predicts beside one measured as the table was "
+                                          "(its batch, threads, repeats)")
     out: str | None = key(None, "where to write test.json; null = beside the checkpoint")
 
 

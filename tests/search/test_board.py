@@ -5,11 +5,11 @@ from cream.search.board import PrioritizedBoard
 from cream.space import Arch
 
 
-def offer(board, text, accuracy, flops):
-    return board.consider(Arch.parse(text), accuracy, flops, torch.zeros(2, 1, 4, 4), torch.full((2, 3), accuracy))
+def offer(board, text, accuracy, cost):
+    return board.consider(Arch.parse(text), accuracy, cost, torch.zeros(2, 1, 4, 4), torch.full((2, 3), accuracy))
 
 
-# (board before as (arch, acc, flops), offered path, enters?, board after by arch) with size 3, margin 5
+# (board before as (arch, acc, cost), offered path, enters?, board after by arch) with size 3, margin 5
 CASES = [
     ("room on the board", [("0-0-0-0-0", 50, 5)], ("1-1-1-1-1", 10, 9), True, ["0-0-0-0-0", "1-1-1-1-1"]),
     ("beats worst by margin", [("0-0-0-0-0", 50, 5), ("1-1-1-1-1", 40, 5), ("2-2-2-2-2", 30, 5)],
@@ -37,8 +37,8 @@ CASES = [
 @pytest.mark.parametrize("name, before, offered, enters, after", CASES, ids=[c[0] for c in CASES])
 def test_board_update_rules(name, before, offered, enters, after):
     board = PrioritizedBoard(size=3, margin=5.0)
-    for text, acc, flops in before:
-        offer(board, text, acc, flops)
+    for text, acc, cost in before:
+        offer(board, text, acc, cost)
     assert offer(board, *offered) == enters
     assert [str(e.arch) for e in board.entries] == after
 
@@ -52,8 +52,8 @@ def test_board_sorts_on_plain_numbers_with_tensors_stored_and_round_trips():
     assert (copy.size, copy.margin) == (10, 5.0)  # the defaults of search.board_size and search.board_margin
     copy.load_state_dict(board.state_dict())
     assert (copy.size, copy.margin) == (4, 0.0)
-    assert [(str(e.arch), e.accuracy, e.flops) for e in copy.entries] == \
-        [(str(e.arch), e.accuracy, e.flops) for e in board.entries]
+    assert [(str(e.arch), e.accuracy, e.cost) for e in copy.entries] == \
+        [(str(e.arch), e.accuracy, e.cost) for e in board.entries]
     assert torch.equal(copy.entries[0].soft_labels, board.entries[0].soft_labels)
 
 

@@ -68,6 +68,25 @@ def test_final_selection_judges_in_budget_candidates_once_and_ranks_them_best_fi
                      for r in expected]
     assert results == sorted(expected, key=lambda r: (-r["val_top1"], r["flops"]))  # accuracy, then fewer FLOPs
 
-    with pytest.raises(CreamError, match="^no candidate path lies inside the FLOPs range, so nothing can be selected; "
-                                         "widen the range or train longer so the board fills$"):
+    with pytest.raises(CreamError, match=r"^no candidate path lies inside \[1, 2\] M multiply-adds, so nothing can be "
+                                         "selected; widen the range or train longer so the board fills$"):
         select_final(supernet, [outside], PLAN, data, CPU, 1, 16, log=lines.append)
+
+
+def test_equally_accurate_candidates_go_to_the_quicker_one_with_a_latency_table(tmp_path, monkeypatch):
+    from cream.search import selection
+    from cream.space.latency_table import load_latency_table
+    from tests.latency_tables import write_table
+
+    spec = NetSpec(resolution=28, in_chans=1, num_classes=10, width=0.5)
+    table = load_latency_table(write_table(tmp_path / "t.json", block_ms=lambda s, b, op: 10 - op), spec)
+    depths = (1, 1, 1, 1, 1)
+    light, quick = Arch.uniform(depths, 0), Arch.uniform(depths, 5)  # fewer multiply-adds; less predicted latency
+    monkeypatch.setattr(selection, "evaluate_path", lambda *args: {"top1": 50.0, "top5": 90.0, "loss": 1.0})
+    by_flops = select_final(None, [quick, light], plan_space(spec, 0, 8, depths), None, CPU, 0, 1, log=[].append)
+    assert [r["arch"] for r in by_flops] == [str(light), str(quick)] and "latency_ms" not in by_flops[0]
+    lines = []
+    by_latency = select_final(None, [light, quick], plan_space(spec, 0, 8, depths, table), None, CPU, 0, 1,
+                              log=lines.append)
+    assert [(r["arch"], r["latency_ms"]) for r in by_latency] == [(str(quick), 35), (str(light), 60)]  # 10 + 5 x 5
+    assert lines[0] == f"  candidate {light}  {by_latency[1]['flops']:.2f} M  60 ms  search-val top-1 50.00%"

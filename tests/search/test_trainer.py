@@ -17,6 +17,7 @@ from cream.search import trainer
 from cream.search.meta import TeacherChoice
 from cream.search.trainer import SupernetSearch, run_search
 from cream.space.arch import Arch
+from tests.latency_tables import write_table
 
 
 def tiny_overrides(root, out, *overrides):
@@ -304,6 +305,44 @@ def test_cream_steps_forward_a_fixed_set_of_input_shapes_while_the_board_grows(t
 def test_bad_input_is_a_clear_error(tiny_fashion_mnist, tmp_path, overrides, message):
     with pytest.raises(CreamError, match=message):
         run_search(tiny_config(tiny_fashion_mnist, tmp_path / "bad", *overrides))
+
+
+def test_a_latency_budget_bounds_the_search_its_board_and_its_pick(tiny_fashion_mnist, tmp_path, monkeypatch):
+    # Op 5 takes 3 ms, the others 1 ms, fixed parts 1 ms: 8 blocks with f fives take 9 + 2f ms, in [13, 19] for 2..5.
+    table = write_table(tmp_path / "t.json", block_ms=lambda s, b, op: 3.0 if op == 5 else 1.0, fixed=(0.25,) * 4)
+    plots = []
+    monkeypatch.setattr(trainer, "plot_search", lambda *args: plots.append(args))
+    out = tmp_path / "lat"
+    result = run_search(tiny_config(tiny_fashion_mnist, out, f"space.latency_table={table}", "space.latency_min=13",
+                                    "space.latency_max=19", "space.depths=[1,1,2,2,2]", "search.max_redraws=200"))
+    for row in result["candidates"]:
+        assert row["latency_ms"] == 9 + 2 * row["arch"].count("5") and 13 <= row["latency_ms"] <= 19
+    assert result["latency_ms"] == 9 + 2 * result["arch"].count("5")
+    assert result["latency_range"] == [13, 19] and result["flops_range"] == [0, 8]
+    assert result["latency_table"]["file"] == "latency_table.json" and result["latency_table"]["batch"] == 1
+    assert (out / "latency_table.json").read_bytes() == table.read_bytes()
+    ckpt = torch.load(out / "last.pth", weights_only=False)
+    board = ckpt["board"]["entries"]
+    assert board and all(e["cost"] == 9 + 2 * e["arch"].count("5") for e in board)  # ties break on latency
+    assert {x for x, _ in ckpt["cloud"]} <= {13, 15, 17, 19}
+    (_, cloud, board_rows, chosen, _, title, x_key, x_label), = plots
+    assert x_key == "latency_ms" and x_label.startswith("predicted latency (ms, cpu")
+    assert chosen["arch"] == result["arch"] and board_rows == result["board"] and cloud == ckpt["cloud"]
+    assert f"({result['latency_ms']:.3g} ms, search-val" in title
+
+
+def test_a_latency_table_for_another_device_or_changed_under_a_run_is_refused(tiny_fashion_mnist, tmp_path):
+    other = write_table(tmp_path / "other.json", device_name="Imaginary CPU 9000")
+    with pytest.raises(CreamError, match=r"latency table .*other.json was made for another device, cpu 'Imaginary"):
+        run_search(tiny_config(tiny_fashion_mnist, tmp_path / "a", f"space.latency_table={other}"))
+    table = write_table(tmp_path / "t.json")
+    cfg = tiny_config(tiny_fashion_mnist, tmp_path / "b", f"space.latency_table={table}")
+    (tmp_path / "b").mkdir()
+    SupernetSearch(cfg, setup_context(cfg.run), RunDir(cfg.run.out_dir, trainer.OUTPUTS)).log.close()
+    write_table(table, fixed=(2, 2, 3, 4))
+    with pytest.raises(CreamError, match=r"latency table .*t.json changed since this run began \(its copy is .*"
+                                         r"latency_table.json\); put the copy back, or start afresh with --force$"):
+        SupernetSearch(cfg, setup_context(cfg.run), RunDir(cfg.run.out_dir, trainer.OUTPUTS))
 
 
 def test_a_run_dir_in_use_or_with_another_config_is_refused(tiny_fashion_mnist, tmp_path):

@@ -12,6 +12,7 @@ from cream.space.arch import Arch
 from cream.space.flops import count_macs, count_params
 from cream.space.net import NetSpec, build_child
 from cream.train.tester import evaluate_checkpoint
+from tests.latency_tables import FM_NET, write_table
 from tests.train.conftest import ONE_THREAD, released_checkpoint
 
 ARCH = "3-3-3-3-3"
@@ -45,6 +46,22 @@ def test_the_ema_alone_is_tested_unless_plain_is_asked_and_out_moves_test_json(t
     report = evaluate_checkpoint({"checkpoint": str(path), "arch": ARCH, "resolution": 28, "out": str(out), **QUICK},
                                  str(tiny_fashion_mnist), [ONE_THREAD])
     assert list(report["results"]) == ["ema"] and out.is_file() and not (tmp_path / "test.json").exists()
+
+
+def test_a_latency_table_adds_its_prediction_beside_a_measurement_at_its_batch(tiny_fashion_mnist, tmp_path):
+    path = released_checkpoint(tmp_path / "c.pth.tar", build_child(Arch.parse(ARCH), RELEASED_SPEC))
+    table = write_table(tmp_path / "t.json", block_ms=lambda s, b, op: op / 4, fixed=(0.25,) * 4, batch=3,
+                        net={**FM_NET, "width": 1.0})
+    report = evaluate_checkpoint({"checkpoint": str(path), "arch": ARCH, "resolution": 28, **QUICK,
+                                  "latency_table": str(table)}, str(tiny_fashion_mnist), [ONE_THREAD])
+    got = report["latency_table"]
+    assert got["predicted_ms"] == 4.75  # 1 ms of fixed parts and five k5e6 blocks (op 3) at 0.75 ms
+    assert (got["file"], got["batch"], got["threads"]) == (str(table), 3, 1) and got["measured_ms"] > 0
+    with pytest.raises(CreamError, match=r"was made for width 0.5 \(this run: 1.0\); make one for this run with: "
+                                         r"cream latency-table --device cpu --resolution 28 --in-chans 1 "):
+        evaluate_checkpoint({"checkpoint": str(path), "arch": ARCH, "resolution": 28, **QUICK,
+                             "latency_table": str(write_table(tmp_path / "fm.json"))}, str(tiny_fashion_mnist),
+                            [ONE_THREAD])
 
 
 @pytest.mark.parametrize("keys, classes, message", [

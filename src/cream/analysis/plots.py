@@ -11,19 +11,20 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 def plot_search(path: Path, cloud: list[list[float]], board: list[dict], chosen: dict | None,
-                history: list[dict], title: str) -> None:
-    """Left: sampled paths (batch accuracy vs FLOPs) with the board on top. Right: training curves."""
+                history: list[dict], title: str, x_key: str = "flops", x_label: str = "multiply-adds (M)") -> None:
+    """Left: sampled paths (batch accuracy vs ``x_key``: FLOPs, or predicted latency) with the board on top.
+    Right: training curves."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     if cloud:
         flops, acc = zip(*cloud)
         left.scatter(flops, acc, s=3, c="0.75", label=f"sampled paths ({len(cloud)})", rasterized=True)
     if board:
-        left.scatter([b["flops"] for b in board], [b["batch_accuracy"] for b in board], s=40, c="tab:red",
+        left.scatter([b[x_key] for b in board], [b["batch_accuracy"] for b in board], s=40, c="tab:red",
                      edgecolors="k", label="prioritized board", zorder=3)
     if chosen is not None and chosen.get("batch_accuracy") is not None:
-        left.scatter([chosen["flops"]], [chosen["batch_accuracy"]], s=180, marker="*", c="gold", edgecolors="k",
+        left.scatter([chosen[x_key]], [chosen["batch_accuracy"]], s=180, marker="*", c="gold", edgecolors="k",
                      label=f"chosen {chosen['arch']}", zorder=4)
-    left.set(xlabel="multiply-adds (M)", ylabel="training-batch top-1 (%)", title="paths seen after warm-up")
+    left.set(xlabel=x_label, ylabel="training-batch top-1 (%)", title="paths seen after warm-up")
     if cloud or board:
         left.legend(loc="lower right", fontsize=8)
     else:

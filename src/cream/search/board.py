@@ -13,23 +13,24 @@ from cream.space.arch import Arch
 class BoardEntry:
     arch: Arch
     accuracy: float  # top-1 (%) on the batch where the path was seen
-    flops: float  # million multiply-adds
+    cost: float  # what breaks ties: predicted latency (ms) with a latency table, else million multiply-adds
     images: torch.Tensor  # a slice of that batch
     soft_labels: torch.Tensor  # the path's own softmax outputs on those images
 
     @property
     def rank_key(self) -> tuple[float, float]:
-        """Best first: higher accuracy, then fewer FLOPs (plain floats: never compares tensors)."""
-        return (-self.accuracy, self.flops)
+        """Best first: higher accuracy, then lower cost (plain floats: never compares tensors)."""
+        return (-self.accuracy, self.cost)
 
     def to_state(self) -> dict:
-        return {"arch": str(self.arch), "accuracy": self.accuracy, "flops": self.flops,
+        return {"arch": str(self.arch), "accuracy": self.accuracy, "cost": self.cost,
                 "images": self.images.cpu(), "soft_labels": self.soft_labels.cpu()}
 
     @classmethod
     def from_state(cls, state: dict) -> BoardEntry:
-        return cls(Arch.parse(state["arch"]), float(state["accuracy"]), float(state["flops"]),
-                   state["images"], state["soft_labels"])
+        cost = state["cost"] if "cost" in state else state["flops"]  # checkpoints before latency tables
+        return cls(Arch.parse(state["arch"]), float(state["accuracy"]), float(cost), state["images"],
+                   state["soft_labels"])
 
 
 class PrioritizedBoard:
@@ -47,25 +48,25 @@ class PrioritizedBoard:
     def worst(self) -> BoardEntry | None:
         return self.entries[-1] if self.entries else None
 
-    def admits(self, accuracy: float, flops: float) -> bool:
-        """A path enters when the board has room, beats the worst entry by the margin, or beats it with fewer
-        FLOPs."""
+    def admits(self, accuracy: float, cost: float) -> bool:
+        """A path enters when the board has room, beats the worst entry by the margin, or beats it at a lower
+        cost (fewer FLOPs, or less predicted latency)."""
         worst = self.worst
         if len(self.entries) < self.size:
             return True
-        return accuracy > worst.accuracy + self.margin or (accuracy > worst.accuracy and flops < worst.flops)
+        return accuracy > worst.accuracy + self.margin or (accuracy > worst.accuracy and cost < worst.cost)
 
-    def consider(self, arch: Arch, accuracy: float, flops: float, images: torch.Tensor,
+    def consider(self, arch: Arch, accuracy: float, cost: float, images: torch.Tensor,
                  soft_labels: torch.Tensor) -> bool:
         """Offer a path seen this step; returns whether the board changed.
 
         A path already on the board is refreshed with this newest observation instead of entering twice.
         """
-        entry = BoardEntry(arch, float(accuracy), float(flops), images.detach().clone(), soft_labels.detach().clone())
+        entry = BoardEntry(arch, float(accuracy), float(cost), images.detach().clone(), soft_labels.detach().clone())
         existing = [i for i, e in enumerate(self.entries) if e.arch == arch]
         if existing:
             self.entries[existing[0]] = entry
-        elif self.admits(entry.accuracy, entry.flops):
+        elif self.admits(entry.accuracy, entry.cost):
             self.entries.append(entry)
         else:
             return False

@@ -60,5 +60,5 @@ class PathSampler:
         return list(found)
 
     def _unreachable(self, draws: int) -> CreamError:
-        return CreamError(f"no path within [{self.plan.flops_min:g}, {self.plan.flops_max:g}] M multiply-adds after "
-                          f"{draws} draws; widen the FLOPs range or raise search.max_redraws")
+        return CreamError(f"no path within {self.plan.budget_text()} after {draws} draws; widen the range or raise "
+                          "search.max_redraws")

@@ -25,16 +25,21 @@ def evaluate_path(supernet: Supernet, arch: Arch, data, ctx: RunContext, bn_batc
 
 def select_final(supernet: Supernet, candidates: list[Arch], plan: SpacePlan, data, ctx: RunContext,
                  bn_batches: int, val_images: int, log=print) -> list[dict]:
-    """Every in-budget candidate with its FLOPs, params and search-val top-1, best first."""
+    """Every in-budget candidate with its FLOPs, params, predicted latency (with a latency table) and search-val
+    top-1, best first: ties go to the lower cost (latency with a table, else FLOPs)."""
     in_budget = [a for a in dict.fromkeys(candidates) if plan.in_budget(a)]
     if not in_budget:
-        raise CreamError("no candidate path lies inside the FLOPs range, so nothing can be selected; "
+        raise CreamError(f"no candidate path lies inside {plan.budget_text()}, so nothing can be selected; "
                          "widen the range or train longer so the board fills")
-    results = []
+    results, costs = [], {}
     for arch in in_budget:
         metrics = evaluate_path(supernet, arch, data, ctx, bn_batches, val_images)
-        results.append({"arch": str(arch), "flops": plan.table.macs(arch), "params": plan.table.params(arch),
-                        "val_top1": metrics["top1"], "val_top5": metrics["top5"], "val_loss": metrics["loss"]})
-        log(f"  candidate {arch}  {results[-1]['flops']:.2f} M  search-val top-1 {metrics['top1']:.2f}%")
-    results.sort(key=lambda r: (-r["val_top1"], r["flops"]))
+        row = {"arch": str(arch), "flops": plan.table.macs(arch), "params": plan.table.params(arch)}
+        if plan.latency is not None:
+            row["latency_ms"] = plan.latency.ms(arch)
+        results.append({**row, "val_top1": metrics["top1"], "val_top5": metrics["top5"], "val_loss": metrics["loss"]})
+        costs[row["arch"]] = plan.cost(arch)
+        latency = f"  {row['latency_ms']:.3g} ms" if plan.latency is not None else ""
+        log(f"  candidate {arch}  {row['flops']:.2f} M{latency}  search-val top-1 {metrics['top1']:.2f}%")
+    results.sort(key=lambda r: (-r["val_top1"], costs[r["arch"]]))
     return results

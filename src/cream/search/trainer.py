@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import math
 import platform
+import shutil
 import time
+from pathlib import Path
 
 import timm
 import torch
@@ -39,14 +41,14 @@ from cream.search.meta import MetaMatchingNetwork, meta_update, select_teacher
 from cream.search.sampler import PathSampler
 from cream.search.selection import evaluate_path, select_final
 from cream.space.arch import Arch
-from cream.space.budget import plan_space
-from cream.space.net import NetSpec
+from cream.space.budget import plan_from_config
 from cream.space.supernet import Supernet
 
 CHECKPOINT = "last.pth"
+LATENCY_TABLE = "latency_table.json"  # the run's copy of space.latency_table
 OUTPUTS = ("last.pth", "last.pth.prev", "last.pth.tmp", "result.json", "summary.csv", "search.log", "search.png",
-           "tensorboard", "config.yaml")
-CLOUD_LIMIT = 20_000  # sampled (FLOPs, accuracy) points kept for search.png
+           "tensorboard", "config.yaml", LATENCY_TABLE)
+CLOUD_LIMIT = 20_000  # sampled (cost, accuracy) points kept for search.png (cost: FLOPs or predicted latency)
 
 
 def run_search(cfg: SearchRun, force: bool = False) -> dict:
@@ -84,8 +86,9 @@ class SupernetSearch:
         self.cream = s.algorithm == "cream"
         self.log = RunLog(run_dir.path if ctx.is_main else None, "search", run.quiet)
 
-        self.plan = plan_space(NetSpec.from_config(cfg.space), cfg.space.flops_min, cfg.space.flops_max,
-                               cfg.space.depths)
+        self.plan = plan_from_config(cfg.space, ctx.device, run.channels_last, run.bf16 and ctx.device.type == "cuda")
+        if self.plan.latency is not None and ctx.is_main:
+            self.keep_latency_table()
         self.data = build_data(cfg.data, self.plan.spec.resolution, cfg.space.in_chans, "search", seed=run.seed,
                                rank=ctx.rank, world=ctx.world)
         if self.data.num_classes != cfg.space.num_classes:
@@ -121,6 +124,15 @@ class SupernetSearch:
         self.counters = {"meta_updates": 0, "nonfinite_meta_scores": 0, "skipped_steps": 0, "board_changes": 0}
         self.elapsed = 0.0
         self._clock = time.perf_counter()
+
+    def keep_latency_table(self) -> None:
+        """Copy space.latency_table into the run folder; a resumed run refuses a table changed since."""
+        source, copy = self.cfg.space.latency_table, self.dir.file(LATENCY_TABLE)
+        if not copy.exists():
+            shutil.copyfile(source, copy)
+        elif copy.read_bytes() != Path(source).read_bytes():
+            raise CreamError(f"latency table {source} changed since this run began (its copy is {copy}); put the "
+                             "copy back, or start afresh with --force")
 
     # ------------------------------------------------------------------ resume
 
@@ -160,7 +172,10 @@ class SupernetSearch:
             f"search: {s.algorithm}, {s.epochs} epochs ({s.warmup_epochs} warm-up), {self.steps_per_epoch} steps "
             f"per epoch, batch {self.cfg.data.batch_size}x{self.ctx.world}, lr {self.base_lr:g}, device "
             f"{self.ctx.device}; space {list(self.plan.depths)} at {self.plan.spec.resolution} px, "
-            f"[{self.plan.flops_min:g}, {self.plan.flops_max:g}] M multiply-adds; out {self.dir.path}")
+            f"{self.plan.budget_text()}; out {self.dir.path}")
+        if self.plan.latency is not None:
+            self.log.info(f"latency predicted by {self.cfg.space.latency_table} ({self.plan.latency.describe()}, "
+                          f"torch {self.plan.latency.torch}), copied to {LATENCY_TABLE}")
 
     def save(self) -> None:
         self.elapsed += time.perf_counter() - self._clock
@@ -255,7 +270,7 @@ class SupernetSearch:
             self.offer_to_board(arch, accuracy, x, logits)
             if len(self.cloud) >= CLOUD_LIMIT:
                 del self.cloud[: CLOUD_LIMIT // 10]
-            self.cloud.append([self.plan.table.macs(arch), accuracy])
+            self.cloud.append([self.plan.cost(arch), accuracy])
         distilled = teacher_probs is not None
         self.meter.add(loss=loss_sum / ctx.world, kd=kd_sum / ctx.world if distilled else 0.0, correct=correct,
                        images=images, steps=1, distill_steps=int(distilled), m=m if distilled else 0.0)
@@ -287,15 +302,15 @@ class SupernetSearch:
         self.counters["meta_updates"] += 1
 
     def offer_to_board(self, arch: Arch, accuracy: float, x, logits) -> None:
-        flops = self.plan.table.macs(arch)
+        cost = self.plan.cost(arch)
         on_board = any(e.arch == arch for e in self.board.entries)
-        if not on_board and not self.board.admits(accuracy, flops):
+        if not on_board and not self.board.admits(accuracy, cost):
             return
         n = self.cfg.search.slice_size
         # Stored in the run's memory format, so forwards over the board see one input layout as well as one shape.
         images = self.ctx.to_device(self.ctx.broadcast(x[:n].detach().contiguous()))
         probs = self.ctx.broadcast(F.softmax(logits[:n].detach(), dim=1).contiguous())
-        self.counters["board_changes"] += int(self.board.consider(arch, accuracy, flops, images, probs))
+        self.counters["board_changes"] += int(self.board.consider(arch, accuracy, cost, images, probs))
 
     def on_nonfinite(self, arch: Arch) -> None:
         if self.cfg.run.nonfinite == "skip":
@@ -345,19 +360,26 @@ class SupernetSearch:
         health = self.check_ranking(ranked[0])
         self.elapsed += time.perf_counter() - self._clock
         self._clock = time.perf_counter()
+        plan, best = self.plan, ranked[0]
         result = {
-            "arch": ranked[0]["arch"], "flops": ranked[0]["flops"], "params": ranked[0]["params"],
-            "val_top1": ranked[0]["val_top1"], "algorithm": s.algorithm, "net": self.plan.spec.to_json(),
-            "depths": list(self.plan.depths), "flops_range": [self.plan.flops_min, self.plan.flops_max],
-            "candidates": ranked, "board": [r for r in ranked if r["batch_accuracy"] is not None],
+            "arch": best["arch"], "flops": best["flops"], "params": best["params"],
+            "latency_ms": best.get("latency_ms"), "val_top1": best["val_top1"], "algorithm": s.algorithm,
+            "net": plan.spec.to_json(), "depths": list(plan.depths),
+            "flops_range": [plan.flops_min, _limit(plan.flops_max)],
+            "latency_range": [plan.latency_min, _limit(plan.latency_max)] if plan.latency else None,
+            "latency_table": _table_summary(plan.latency), "candidates": ranked,
+            "board": [r for r in ranked if r["batch_accuracy"] is not None],
             "counters": self.counters, "history": self.history, "health": health, "elapsed_s": self.elapsed,
             "config": to_dict(self.cfg), "versions": versions(),
         }
         if self.ctx.is_main:
             write_text_atomic(self.dir.file("result.json"), json.dumps(result, indent=2))
-            plot_search(self.dir.file("search.png"), self.cloud, result["board"], ranked[0], self.history,
-                        f"{s.algorithm} search: chosen {ranked[0]['arch']} ({ranked[0]['flops']:.2f} M, "
-                        f"search-val {ranked[0]['val_top1']:.1f}%)")
+            size = f"{best['latency_ms']:.3g} ms" if plan.latency else f"{best['flops']:.2f} M"
+            axis = (("latency_ms", f"predicted latency (ms, {plan.latency.describe()})") if plan.latency
+                    else ("flops", "multiply-adds (M)"))
+            plot_search(self.dir.file("search.png"), self.cloud, result["board"], best, self.history,
+                        f"{s.algorithm} search: chosen {best['arch']} ({size}, search-val {best['val_top1']:.1f}%)",
+                        *axis)
         return result
 
 
@@ -374,6 +396,17 @@ class SupernetSearch:
         for warning in warnings:
             self.log.info(f"warning: {warning}")
         return {"probe_steps": s.probe_steps, "probe_val_top1": probe, "warnings": warnings}
+
+
+def _limit(value: float) -> float | None:
+    return value if math.isfinite(value) else None  # JSON has no infinity: null is no limit
+
+
+def _table_summary(table) -> dict | None:
+    if table is None:
+        return None
+    return {"file": LATENCY_TABLE, "device": table.device, "device_name": table.device_name, "batch": table.batch,
+            "threads": table.threads, "channels_last": table.channels_last, "bf16": table.bf16, "torch": table.torch}
 
 
 def versions() -> dict:

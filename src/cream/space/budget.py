@@ -1,12 +1,15 @@
-"""Choose per-stage depths (and, if needed, a lower resolution) from a FLOPs budget, as the paper does."""
+"""Choose per-stage depths (and, if needed, a lower resolution) from a FLOPs budget, as the paper does, and
+from a latency budget when a latency table is given."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 from cream.errors import CreamError
 from cream.space.arch import NUM_OPS, Arch
 from cream.space.flops import FlopsTable, measure_table
+from cream.space.latency_table import LatencyTable, load_latency_table, make_command
 from cream.space.net import NetSpec
 from cream.space.supernet import MAX_DEPTHS
 
@@ -17,13 +20,17 @@ MIN_RESOLUTION = 64
 
 @dataclass(frozen=True)
 class SpacePlan:
-    """The searchable space for one budget: its layout, depths, FLOPs table and the range it covers."""
+    """The searchable space for one budget: its layout, depths, FLOPs table and the range it covers, and the
+    latency table and range when there is one."""
 
     spec: NetSpec
     depths: tuple[int, ...]
     table: FlopsTable
     flops_min: float
-    flops_max: float
+    flops_max: float  # math.inf: no multiply-add limit
+    latency: LatencyTable | None = None
+    latency_min: float = 0.0
+    latency_max: float = math.inf
 
     @property
     def smallest(self) -> Arch:
@@ -38,12 +45,41 @@ class SpacePlan:
         return NUM_OPS ** sum(self.depths)
 
     def in_budget(self, arch: Arch) -> bool:
-        return self.flops_min <= self.table.macs(arch) <= self.flops_max
+        if not self.flops_min <= self.table.macs(arch) <= self.flops_max:
+            return False
+        return self.latency is None or self.latency_min <= self.latency.ms(arch) <= self.latency_max
+
+    def cost(self, arch: Arch) -> float:
+        """What breaks ties between equally accurate paths: predicted ms with a latency table, else M multiply-adds."""
+        return self.latency.ms(arch) if self.latency is not None else self.table.macs(arch)
+
+    def budget_text(self) -> str:
+        flops = f"[{self.flops_min:g}, {self.flops_max:g}] M multiply-adds"
+        if self.latency is None:
+            return flops
+        latency = f"[{self.latency_min:g}, {self.latency_max:g}] ms predicted latency"
+        return latency if (self.flops_min, self.flops_max) == (0, math.inf) else f"{flops} and {latency}"
 
 
-def grow_depths(table: FlopsTable, flops_max: float, op: int = NUM_OPS - 1) -> tuple[int, ...]:
+def plan_from_config(space, device=None, channels_last: bool | None = None, bf16: bool | None = None) -> SpacePlan:
+    """The plan a ``space`` config section asks for; its latency table must match the net and, unless
+    ``space.latency_any_device``, this run's device and format."""
+    spec = NetSpec.from_config(space)
+    latency = None
+    if space.latency_table:
+        device = None if space.latency_any_device else device
+        latency = load_latency_table(space.latency_table, spec, device, channels_last, bf16)
+    elif space.latency_min or space.latency_max is not None:
+        raise CreamError("space.latency_min and space.latency_max need space.latency_table=FILE; make one with: "
+                         + make_command(spec, device.type if device is not None else "cpu"))
+    return plan_space(spec, space.flops_min, space.flops_max, space.depths, latency, space.latency_min,
+                      space.latency_max)
+
+
+def grow_depths(table: FlopsTable, flops_max: float, op: int = NUM_OPS - 1, latency: LatencyTable | None = None,
+                latency_max: float = math.inf) -> tuple[int, ...]:
     """Add blocks stage by stage in GROW_ORDER while the all-``op`` path (by default the largest) still fits
-    under ``flops_max``."""
+    under ``flops_max`` and, with a latency table, the slowest path under ``latency_max``."""
     depths = [1] * len(MAX_DEPTHS)
     grew = True
     while grew:
@@ -52,28 +88,35 @@ def grow_depths(table: FlopsTable, flops_max: float, op: int = NUM_OPS - 1) -> t
             if depths[s] == MAX_DEPTHS[s]:
                 continue
             depths[s] += 1
-            if table.macs(Arch.uniform(depths, op)) <= flops_max:
+            fits = table.macs(Arch.uniform(depths, op)) <= flops_max
+            if fits and (latency is None or latency.ms(latency.slowest(depths)) <= latency_max):
                 grew = True
             else:
                 depths[s] -= 1
     return tuple(depths)
 
 
-def _check_range(flops_min, flops_max):
-    for name, value in (("flops_min", flops_min), ("flops_max", flops_max)):
+def _check_range(low, high, names=("flops_min", "flops_max"), unit="million multiply-adds", what="FLOPs"):
+    for name, value in zip(names, (low, high)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0:
-            raise CreamError(f"{name} must be a non-negative number of million multiply-adds, got {value!r}")
-    if flops_min > flops_max:
-        raise CreamError(f"FLOPs range is empty: flops_min={flops_min} is above flops_max={flops_max}")
+            raise CreamError(f"{name} must be a non-negative number of {unit}, got {value!r}")
+    if low > high:
+        raise CreamError(f"{what} range is empty: {names[0]}={low} is above {names[1]}={high}")
 
 
-def plan_space(spec: NetSpec, flops_min: float, flops_max: float, depths=None) -> SpacePlan:
-    """Depths (from the budget unless given) and resolution for [flops_min, flops_max] M multiply-adds."""
+def plan_space(spec: NetSpec, flops_min: float, flops_max: float | None, depths=None,
+               latency: LatencyTable | None = None, latency_min: float = 0.0,
+               latency_max: float | None = None) -> SpacePlan:
+    """Depths (from the budget unless given) and resolution for [flops_min, flops_max] M multiply-adds and, with
+    a latency table, [latency_min, latency_max] ms of predicted latency. A limit of None is no limit."""
+    flops_max = math.inf if flops_max is None else flops_max
+    latency_max = math.inf if latency_max is None else latency_max
     _check_range(flops_min, flops_max)
+    _check_range(latency_min, latency_max, ("latency_min", "latency_max"), "milliseconds", "latency")
     table = measure_table(spec)
     if depths is not None:
         depths = Arch.uniform(depths, 0).depths  # validates
-        plan = SpacePlan(spec, depths, table, flops_min, flops_max)
+        plan = SpacePlan(spec, depths, table, flops_min, flops_max, latency, latency_min, latency_max)
         _check_feasible(plan)
         return plan
     smallest_at_spec = table.macs(Arch.uniform([1] * len(MAX_DEPTHS), 0))
@@ -91,7 +134,10 @@ def plan_space(spec: NetSpec, flops_min: float, flops_max: float, depths=None) -
         trial_spec = _at_resolution(trial_spec, lower)
         trial_table = measure_table(trial_spec)
     spec, table = trial_spec, trial_table
-    plan = SpacePlan(spec, grow_depths(table, flops_max), table, flops_min, flops_max)
+    if latency is not None:
+        _check_latency_reach(spec, latency, latency_min, latency_max)
+    plan = SpacePlan(spec, grow_depths(table, flops_max, latency=latency, latency_max=latency_max), table,
+                     flops_min, flops_max, latency, latency_min, latency_max)
     if largest_at_spec < flops_min:
         raise CreamError(
             f"FLOPs range [{flops_min:g}, {flops_max:g}] M is impossible: the largest net needs only "
@@ -104,7 +150,34 @@ def plan_space(spec: NetSpec, flops_min: float, flops_max: float, depths=None) -
             f"{list(plan.depths)}, reach at most {table.macs(plan.largest):.2f} M; lower flops_min or set "
             "space.depths"
         )
+    if latency is not None and latency.ms(latency.slowest(plan.depths)) < latency_min:
+        raise CreamError(
+            f"latency range [{latency_min:g}, {latency_max:g}] ms is too narrow: the depths grown to fit the budget, "
+            f"{list(plan.depths)}, reach at most {latency.ms(latency.slowest(plan.depths)):.3g} ms; lower "
+            "latency_min or set space.depths"
+        )
     return plan
+
+
+def _check_latency_reach(spec: NetSpec, latency: LatencyTable, latency_min: float, latency_max: float) -> None:
+    if latency.resolution != spec.resolution:
+        raise CreamError(
+            f"the multiply-add budget lowers the resolution to {spec.resolution} px, but the latency table is for "
+            f"{latency.resolution} px; raise flops_max, or make a table at {spec.resolution} px (cream latency-table)"
+        )
+    fastest = latency.ms(latency.fastest([1] * len(MAX_DEPTHS)))
+    slowest = latency.ms(latency.slowest(MAX_DEPTHS))
+    where = f"predicted on {latency.describe()}"
+    if fastest > latency_max:
+        raise CreamError(
+            f"latency range [{latency_min:g}, {latency_max:g}] ms is impossible: the fastest net takes {fastest:.3g} "
+            f"ms ({where}); raise latency_max, or make a table at a lower resolution or width"
+        )
+    if slowest < latency_min:
+        raise CreamError(
+            f"latency range [{latency_min:g}, {latency_max:g}] ms is impossible: the slowest net takes only "
+            f"{slowest:.3g} ms ({where}); lower latency_min"
+        )
 
 
 def _at_resolution(spec: NetSpec, resolution: int) -> NetSpec:
@@ -120,4 +193,13 @@ def _check_feasible(plan: SpacePlan) -> None:
         raise CreamError(
             f"FLOPs range [{plan.flops_min:g}, {plan.flops_max:g}] M holds no path at depths {plan.depths}: "
             f"they cover {low:.2f}..{high:.2f} M; change the range or the depths"
+        )
+    latency = plan.latency
+    if latency is None:
+        return
+    low, high = latency.ms(latency.fastest(plan.depths)), latency.ms(latency.slowest(plan.depths))
+    if high < plan.latency_min or low > plan.latency_max:
+        raise CreamError(
+            f"latency range [{plan.latency_min:g}, {plan.latency_max:g}] ms holds no path at depths {plan.depths}: "
+            f"they cover {low:.3g}..{high:.3g} ms (predicted); change the range or the depths"
         )

@@ -7,6 +7,7 @@ import torch
 from cream.space.arch import OPS, STAGES, Arch
 from cream.space.budget import SpacePlan
 from cream.space.flops import count_macs, count_params
+from cream.space.latency_table import FIXED_PARTS, LatencyTable, measured_ms
 from cream.space.net import HEAD_CHS, LAST_CONV_CHS, STEM_CHS, NetSpec, build_child
 
 
@@ -15,8 +16,10 @@ def op_name(op: int) -> str:
     return f"k{kernel}e{expansion}"
 
 
-def arch_report(arch: Arch, spec: NetSpec, name: str | None = None) -> str:
-    """Stage table, output shape, parameters and multiply-adds of one child net (measured, not looked up)."""
+def arch_report(arch: Arch, spec: NetSpec, name: str | None = None, latency: LatencyTable | None = None,
+                table_path: str = "") -> str:
+    """Stage table, output shape, parameters and multiply-adds of one child net (measured, not looked up), and with
+    a latency table its predicted latency beside the latency measured here as the table was."""
     model = build_child(arch, spec).eval()
     x = torch.zeros(1, spec.in_chans, spec.resolution, spec.resolution)
     with torch.no_grad():
@@ -41,6 +44,10 @@ def arch_report(arch: Arch, spec: NetSpec, name: str | None = None) -> str:
         f"params         {count_params(model):.1f} M ({sum(p.numel() for p in model.parameters()):,})",
         f"multiply-adds  {count_macs(model, x):.1f} M",
     ]
+    if latency is not None:
+        measured = measured_ms(latency, model)
+        lines.append(f"latency        predicted {latency.ms(arch):.3g} ms, measured {measured:.3g} ms "
+                     f"({latency.describe()}; table {table_path})")
     return "\n".join(lines)
 
 
@@ -48,12 +55,32 @@ def space_report(plan: SpacePlan) -> str:
     table = plan.table
     low, high = table.macs(plan.smallest), table.macs(plan.largest)
     stem, strides = plan.spec.strides
-    return "\n".join([
-        f"FLOPs range    [{plan.flops_min:g}, {plan.flops_max:g}] M multiply-adds",
+    lines = [
+        f"budget         {plan.budget_text()}",
         f"resolution     {plan.spec.resolution} px (stem stride {stem}, stage strides {list(strides)}, "
         f"width {plan.spec.width:g})",
         f"depths         {list(plan.depths)} blocks per searchable stage",
         f"paths          {plan.num_paths:.3e} (6 ops per block)",
         f"covered        {low:.2f} .. {high:.2f} M multiply-adds (all op 0 .. all op 5)",
         f"params         {table.params(plan.smallest):.2f} .. {table.params(plan.largest):.2f} M",
-    ])
+    ]
+    latency = plan.latency
+    if latency is not None:
+        lines.append(f"latency        {latency.ms(latency.fastest(plan.depths)):.3g} .. "
+                     f"{latency.ms(latency.slowest(plan.depths)):.3g} ms predicted (quickest .. slowest op at every "
+                     f"block; {latency.describe()})")
+    return "\n".join(lines)
+
+
+def latency_table_report(table: LatencyTable) -> str:
+    """Where a table was measured, its fixed parts, and each op's mean over the positions of each stage."""
+    lines = [
+        f"latency table  {table.describe()}, channels_last {table.channels_last}, bf16 {table.bf16}, "
+        f"torch {table.torch}; median of {table.repeats} after {table.warmup} warm-up passes",
+        "fixed parts    " + "  ".join(f"{part} {table.fixed_ms[part]:.3g}" for part in FIXED_PARTS) + " ms",
+        f"{'stage':<15}" + "".join(f"{op_name(op):>9}" for op in range(len(OPS))) + "   ms per block (mean)",
+    ]
+    for s, stage in enumerate(table.block_ms):
+        means = [sum(block[op] for block in stage) / len(stage) for op in range(len(OPS))]
+        lines.append(f"{s + 1:<15}" + "".join(f"{ms:>9.3g}" for ms in means))
+    return "\n".join(lines)

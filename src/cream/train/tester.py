@@ -12,10 +12,11 @@ from cream.config import EvalRun, to_dict
 from cream.data import build_data
 from cream.engine.context import setup_context, teardown_context
 from cream.engine.evaluate import evaluate
+from cream.engine.latency import measure_latency
 from cream.engine.logs import versions, write_text_atomic
 from cream.errors import CreamError
+from cream.space.latency_table import load_latency_table, measured_ms
 from cream.space.net import build_child
-from cream.train.latency import measure_latency
 from cream.train.options import command_config
 from cream.train.trainer import net_size
 from cream.train.weights import Weights, load_into, net_for, read_weights
@@ -34,6 +35,10 @@ def run_test(cfg: EvalRun, weights: Weights) -> dict:
     ctx = setup_context(cfg.run)
     try:
         arch, spec = net_for(weights, t.arch, t.resolution)
+        table = None
+        if t.latency_table:
+            table = load_latency_table(t.latency_table, spec, ctx.device, ctx.channels_last,
+                                       ctx.bf16 and ctx.device.type == "cuda")
         data = build_data(cfg.data, spec.resolution, spec.in_chans, "test")
         if data.num_classes != spec.num_classes:
             raise CreamError(f"{weights.path} has {spec.num_classes} classes but the test data has "
@@ -53,12 +58,16 @@ def run_test(cfg: EvalRun, weights: Weights) -> dict:
         shape = (spec.in_chans, spec.resolution, spec.resolution)
         latency = [measure_latency(net, shape, batch, ctx, t.latency_repeats, t.latency_warmup)
                    for batch in (1, t.latency_batch)]
+        predicted = None
+        if table is not None:
+            predicted = {"file": t.latency_table, "batch": table.batch, "threads": table.threads,
+                         "predicted_ms": table.ms(arch), "measured_ms": measured_ms(table, net)}
         report = {
             "checkpoint": str(weights.path), "arch": str(arch), "net": spec.to_json(), "weights": headline,
             **{k: results[headline][k] for k in ("top1", "top5", "loss")}, "results": results,
             "data": {"dataset": cfg.data.dataset, "root": cfg.data.root, "classes": data.classes,
                      "images": results[headline]["images"]},
-            "params": params, "macs": macs, "latency": latency, "device": str(ctx.device),
+            "params": params, "macs": macs, "latency": latency, "latency_table": predicted, "device": str(ctx.device),
             "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "config": to_dict(cfg),
             "versions": versions(),
         }
