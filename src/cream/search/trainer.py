@@ -32,6 +32,7 @@ from cream.engine.meter import EpochSums
 from cream.engine.rundir import RunDir, check_same_config, claimed_run, finished_result
 from cream.engine.signals import RunInterrupted, StopRequest
 from cream.errors import CreamError
+from cream.fit import fit_to_data
 from cream.search.board import PrioritizedBoard
 from cream.search.distill import cream_loss, kd_loss
 from cream.search.health import ranking_warnings, standalone_probe
@@ -50,12 +51,16 @@ CLOUD_LIMIT = 20_000  # sampled (FLOPs, accuracy) points kept for search.png
 
 
 def run_search(cfg: SearchRun, force: bool = False) -> dict:
-    """Run (or resume, or just report) the search described by ``cfg``; returns result.json's content."""
+    """Run (or resume, or just report) the search described by ``cfg``; returns result.json's content.
+
+    Keys left null are first taken from the data (``fit_to_data``), and the log says what they became.
+    """
+    cfg, notes = fit_to_data(cfg, "search")
     with claimed_run(cfg.run, OUTPUTS, force) as (ctx, run_dir):
         finished = finished_result(run_dir, to_dict(cfg), cfg.run.resume, "search")
         if finished is not None:
             return finished
-        search = SupernetSearch(cfg, ctx, run_dir)
+        search = SupernetSearch(cfg, ctx, run_dir, notes)
         try:
             search.restore()
             search.train()
@@ -78,11 +83,13 @@ class EpochMeter(EpochSums):
 
 
 class SupernetSearch:
-    def __init__(self, cfg: SearchRun, ctx: RunContext, run_dir: RunDir):
+    def __init__(self, cfg: SearchRun, ctx: RunContext, run_dir: RunDir, notes: list[str] = ()):
         self.cfg, self.ctx, self.dir = cfg, ctx, run_dir
         s, run = cfg.search, cfg.run
         self.cream = s.algorithm == "cream"
         self.log = RunLog(run_dir.path if ctx.is_main else None, "search", run.quiet)
+        for note in notes:
+            self.log.info(note)
 
         self.plan = plan_space(NetSpec.from_config(cfg.space), cfg.space.flops_min, cfg.space.flops_max,
                                cfg.space.depths)

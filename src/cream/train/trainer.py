@@ -27,6 +27,7 @@ from cream.engine.meter import EpochSums
 from cream.engine.rundir import RunDir, check_same_config, claimed_run, finished_result
 from cream.engine.signals import RunInterrupted, StopRequest
 from cream.errors import CreamError
+from cream.fit import fit_to_data
 from cream.space.arch import Arch
 from cream.space.flops import count_macs, count_params
 from cream.space.net import NetSpec, build_child
@@ -212,13 +213,17 @@ def train_from_scratch(arch: Arch, spec: NetSpec, data: DataBundle, recipe: Retr
 
 
 def run_retrain(cfg: RetrainRun, force: bool = False) -> dict:
-    """Run (or resume, or just report) the retraining described by ``cfg``; returns result.json's content."""
+    """Run (or resume, or just report) the retraining described by ``cfg``; returns result.json's content.
+
+    Keys left null are first taken from the data (``fit_to_data``), and the log says what they became.
+    """
+    cfg, notes = fit_to_data(cfg, "retrain")
     arch, spec = retrain_target(cfg.retrain.arch, cfg.space)
     with claimed_run(cfg.run, OUTPUTS, force) as (ctx, run_dir):
         finished = finished_result(run_dir, to_dict(cfg), cfg.run.resume, "retraining")
         if finished is not None:
             return finished
-        retrain = Retrain(cfg, ctx, run_dir, arch, spec)
+        retrain = Retrain(cfg, ctx, run_dir, arch, spec, notes)
         try:
             retrain.train()
             return retrain.finish()
@@ -229,16 +234,18 @@ def run_retrain(cfg: RetrainRun, force: bool = False) -> dict:
 class Retrain:
     """One retraining run in a run directory: ``ChildTraining`` plus resume, checkpoints, logs and progress."""
 
-    def __init__(self, cfg: RetrainRun, ctx: RunContext, run_dir: RunDir, arch: Arch, spec: NetSpec):
+    def __init__(self, cfg: RetrainRun, ctx: RunContext, run_dir: RunDir, arch: Arch, spec: NetSpec,
+                 notes: list[str] = ()):
         self.cfg, self.ctx, self.dir, self.arch, self.spec = cfg, ctx, run_dir, arch, spec
         r = cfg.retrain
+        self.log = RunLog(run_dir.path if ctx.is_main else None, "retrain", cfg.run.quiet)
+        for note in notes:
+            self.log.info(note)
         self.data = build_data(cfg.data, self.spec.resolution, self.spec.in_chans, "retrain", seed=cfg.run.seed,
                                rank=ctx.rank, world=ctx.world)
         _check_data(self.data, self.spec, cfg.data.batch_size)
         self.steps_per_epoch = len(self.data.train)
         self.macs, self.params = net_size(self.arch, self.spec)
-
-        self.log = RunLog(run_dir.path if ctx.is_main else None, "retrain", cfg.run.quiet)
         ckpt = self.checkpoint_to_resume()
         seed_everything(cfg.run.seed)
         net = build_child(self.arch, self.spec, drop_path_rate=r.drop_path)
