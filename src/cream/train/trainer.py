@@ -22,6 +22,7 @@ from cream.data import DataBundle, build_data
 from cream.engine.checkpoint import load_latest, save_atomic
 from cream.engine.context import RunContext
 from cream.engine.evaluate import evaluate
+from cream.engine.health import new_warnings, training_health
 from cream.engine.logs import RunLog, versions, write_text_atomic
 from cream.engine.meter import EpochSums
 from cream.engine.rundir import RunDir, check_same_config, claimed_run, finished_result
@@ -345,6 +346,15 @@ class Retrain:
         self.log.info(f"epoch {epoch + 1}/{self.cfg.retrain.epochs}  loss {row['train_loss']:.3f}  "
                       f"train {row['train_acc']:.1f}%  val {row['val_top1']:.2f}%{ema}  lr {row['lr']:.3g}  "
                       f"{row['images_per_s']:.0f} img/s")
+        for warning in new_warnings(self.training_health(self.history[:-1]), self.training_health(self.history)):
+            self.log.info(f"warning: {warning}")
+
+    def training_health(self, history: list[dict]) -> dict:
+        """Divergence of the training loss and validation accuracy (plain weights) at chance after the warm-up."""
+        r = self.cfg.retrain
+        return training_health(history, loss="train_loss", accuracy="val_top1", what="the validation accuracy",
+                               num_classes=self.spec.num_classes, warmup_epochs=r.warmup_epochs, lr_key="retrain.lr",
+                               lr=r.lr)
 
     # ------------------------------------------------------------------ result
 
@@ -356,7 +366,8 @@ class Retrain:
             "arch": str(self.arch), "net": self.spec.to_json(), "flops": self.macs, "params": self.params,
             "best_epoch": best["epoch"], "best_top1": self.best_top1,
             "final": self.training.final_metrics(self.history[-1]), "weights": "ema" if self.training.ema else "plain",
-            "checkpoint": str(self.dir.file(BEST)), "history": self.history, "elapsed_s": self.elapsed,
+            "checkpoint": str(self.dir.file(BEST)), "history": self.history,
+            "health": self.training_health(self.history), "elapsed_s": self.elapsed,
             "config": to_dict(self.cfg), "versions": versions(),
         }
         if self.ctx.is_main:
