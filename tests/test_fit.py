@@ -74,8 +74,8 @@ def test_retrain_on_a_folder_retrains_the_search_of_the_same_data(tmp_path):
     cfg, notes = fit_to_data(run_config(RetrainRun, "retrain", None, str(root), []), "retrain")
     assert cfg.retrain.arch == "runs/search/tree/result.json" and cfg.run.out_dir == "runs/retrain/tree"
     assert "15 training images, validation on val/" in notes[0]  # all of train/, val/ validates
-    # a batch of all 15 images: one step per epoch, so the 2000 steps of the preset's floor take 2000 epochs
-    assert (cfg.data.batch_size, cfg.retrain.epochs, cfg.retrain.warmup_epochs) == (15, 2000, 100.0)
+    # a batch of all 15 images: one step per epoch, so the 3000 steps of the preset's floor take 3000 epochs
+    assert (cfg.data.batch_size, cfg.retrain.epochs, cfg.retrain.warmup_epochs) == (15, 3000, 150.0)
 
 
 def test_fashion_mnist_presets_are_unchanged_by_fitting(tiny_fashion_mnist):
