@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+import cream
 from cream.config import DataConfig
 from cream.data import build_data
 from cream.data.fashion_mnist import CLASSES, DEFAULT_ROOT, load_fashion_mnist
@@ -145,7 +146,8 @@ def measure_speed(tree: Path, per_class: int, batch: int, rounds: int, results: 
 
 def run_pipeline(tree: Path, per_class: int, work: Path, threads: int, results: list) -> None:
     """The default pipeline in ``work`` (its runs/ folder), one command at a time, each timed."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    package_root = str(Path(cream.__file__).resolve().parents[1])  # the cream that runs this script, from any cwd
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": package_root}
     extra = [f"run.threads={threads}"] if threads else []
     steps = [("search", ["search", "--data", str(tree), *extra]),
              ("retrain", ["retrain", "--data", str(tree), *extra]),
