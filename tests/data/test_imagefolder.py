@@ -197,3 +197,18 @@ def test_default_workers_are_the_cores_of_this_process(monkeypatch):
     assert default_workers() == 8
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(12)))
     assert default_workers() == 3
+
+
+def test_palette_and_transparent_images_are_read_as_colour(tmp_path):
+    root = png_tree(tmp_path / "t", {"a": ["RGB"] * 2, "b": ["RGB"] * 2})
+    rgba = np.zeros((8, 8, 4), dtype=np.uint8)
+    rgba[..., 0], rgba[..., 3] = 200, 255
+    Image.fromarray(rgba, mode="RGBA").save(root / "train" / "a" / "rgba.png")
+    palette = Image.new("P", (8, 8), 0)
+    palette.putpalette([90, 60, 30])  # colour 0
+    palette.save(root / "train" / "b" / "palette.png")
+    assert survey(folder_cfg(root)).channels == 3
+    stored = build_data(folder_cfg(root, crop_pct=1.0, val_fraction=0.5), 8, 3, "search")
+    images = torch.cat([stored.train.images, stored.val.images])
+    assert sum(torch.equal(im, torch.tensor([200, 0, 0]).view(3, 1, 1).expand(3, 8, 8).byte()) for im in images) == 1
+    assert sum(torch.equal(im, torch.tensor([90, 60, 30]).view(3, 1, 1).expand(3, 8, 8).byte()) for im in images) == 1
