@@ -126,11 +126,13 @@ class _Decoded(torch.utils.data.Dataset):
 
 
 def decode_all(paths: list[str], resolution: int, mode: str, crop_pct: float, interpolation: str,
-               workers: int) -> torch.Tensor:
+               workers: int | None = None) -> torch.Tensor:
     """Every image, resized and centre-cropped to ``resolution``, as one (N, C, R, R) uint8 tensor.
 
-    Decoding runs in ``workers`` processes. Unreadable images are all reported at once, before any training.
+    Decoding runs in ``workers`` processes (default: ``default_workers()``; none for fewer than 1000 images).
+    Unreadable images are all reported at once, before any training.
     """
+    workers = default_workers() if workers is None else workers
     dataset = _Decoded(paths, eval_resize(resolution, crop_pct, interpolation), mode, resolution)
     loader = torch.utils.data.DataLoader(dataset, batch_size=256, num_workers=workers if len(paths) >= 1000 else 0)
     images, errors = [], []

@@ -195,38 +195,9 @@ def _fashion_mnist(cfg, resolution, in_chans, purpose, seed, rank, world, augmen
 
 
 def _image_folder(cfg, resolution, in_chans, purpose, seed, rank, world, augment) -> DataBundle:
-    """train/ (less a held-out part when validating without val/), val/ or test/, in memory when they fit."""
+    """The images of ``_folder_pairs``, decoded once into memory when they fit in data.cache_mb, else from disk."""
     mode = imagefolder.mode_for(in_chans)
-    splits = imagefolder.splits_present(cfg.root)
-    if purpose == "test":
-        if "test" not in splits and "val" not in splits:
-            raise CreamError(f"{cfg.root} has neither test/ nor val/, so there is nothing to test on; put unseen "
-                             f"images in {cfg.root}/test/CLASS/")
-        split = "test" if "test" in splits else "val"
-        classes, samples = imagefolder.scan_split(cfg.root, split)
-        labels = torch.tensor([t for _, t in samples])
-        val_idx = select_per_class(labels, torch.arange(len(labels)), cfg.classes, cfg.val_per_class,
-                                   cfg.split_seed).tolist()
-        train_pairs, val_pairs = [], [samples[i] for i in val_idx]
-    else:
-        split = "val" if purpose == "retrain" and "val" in splits else "held-out part of train"
-        classes, samples = imagefolder.scan_split(cfg.root, "train")
-        labels = torch.tensor([t for _, t in samples])
-        if purpose == "retrain" and "val" in splits:
-            val_classes, val_samples = imagefolder.scan_split(cfg.root, "val")
-            if val_classes != classes:
-                raise CreamError(f"{cfg.root}/train and {cfg.root}/val hold different class folders; make them match")
-            val_labels = torch.tensor([t for _, t in val_samples])
-            train_idx = select_per_class(labels, torch.arange(len(labels)), cfg.classes, cfg.train_per_class,
-                                         cfg.split_seed)
-            val_idx = select_per_class(val_labels, torch.arange(len(val_labels)), cfg.classes, cfg.val_per_class,
-                                       cfg.split_seed)
-            _check_nonempty(train_idx, val_idx, cfg)
-        else:  # search, or a tree without val/: validate on a held-out part of train/
-            train_idx, val_idx = training_split(labels, cfg)
-            val_samples = samples
-        train_pairs = [samples[i] for i in train_idx.tolist()]
-        val_pairs = [val_samples[i] for i in val_idx.tolist()]
+    classes, train_pairs, val_pairs, split = _folder_pairs(cfg, purpose)
     names = _names(classes, cfg.classes)
     check_classes(names, f"{cfg.root}")
     label_map = _as_dict(_label_map(cfg.classes, len(classes)))
@@ -235,26 +206,52 @@ def _image_folder(cfg, resolution, in_chans, purpose, seed, rank, world, augment
         mean, std = imagefolder.mean_std(in_chans)
 
         def in_memory(pairs, batch_size, train):
-            paths = [p for p, _ in pairs]
-            images = imagefolder.decode_all(paths, resolution, mode, cfg.crop_pct, cfg.interpolation,
-                                            _workers(cfg))
+            images = imagefolder.decode_all([p for p, _ in pairs], resolution, mode, cfg.crop_pct, cfg.interpolation,
+                                            cfg.workers)
             labels = torch.tensor([label_map[t] for _, t in pairs], dtype=torch.long)
             padding = crop_padding(cfg, resolution) if train and augment else 0
             return TensorLoader(images, labels, batch_size, train=train, crop_padding=padding,
                                 hflip=cfg.hflip and augment and train, mean=mean, std=std, **common)
 
-        val = in_memory(val_pairs, cfg.eval_batch_size, False)
         train = in_memory(train_pairs, cfg.batch_size, True) if train_pairs else None
-        return DataBundle(train, val, names, split)
-    eval_tf = imagefolder.folder_transform(resolution, False, cfg, in_chans)
-    val = FolderLoader(imagefolder.FolderImages(val_pairs, eval_tf, label_map, mode), cfg.eval_batch_size,
-                       train=False, workers=cfg.workers, **common)
-    if not train_pairs:
-        return DataBundle(None, val, names, split)
-    train_tf = imagefolder.folder_transform(resolution, augment, cfg, in_chans)
-    train = FolderLoader(imagefolder.FolderImages(train_pairs, train_tf, label_map, mode), cfg.batch_size,
-                         train=True, workers=cfg.workers, **common)
-    return DataBundle(train, val, names, split)
+        return DataBundle(train, in_memory(val_pairs, cfg.eval_batch_size, False), names, split)
+
+    def from_disk(pairs, batch_size, train):
+        transform = imagefolder.folder_transform(resolution, train and augment, cfg, in_chans)
+        return FolderLoader(imagefolder.FolderImages(pairs, transform, label_map, mode), batch_size, train=train,
+                            workers=cfg.workers, **common)
+
+    train = from_disk(train_pairs, cfg.batch_size, True) if train_pairs else None
+    return DataBundle(train, from_disk(val_pairs, cfg.eval_batch_size, False), names, split)
+
+
+def _folder_pairs(cfg, purpose):
+    """(class names, train and val (path, label) pairs, what val is) of an image folder for ``purpose``."""
+    splits = imagefolder.splits_present(cfg.root)
+    if purpose == "test":
+        if "test" not in splits and "val" not in splits:
+            raise CreamError(f"{cfg.root} has neither test/ nor val/, so there is nothing to test on; put unseen "
+                             f"images in {cfg.root}/test/CLASS/")
+        split = "test" if "test" in splits else "val"
+        classes, samples = imagefolder.scan_split(cfg.root, split)
+        labels = torch.tensor([t for _, t in samples])
+        idx = select_per_class(labels, torch.arange(len(labels)), cfg.classes, cfg.val_per_class, cfg.split_seed)
+        return classes, [], [samples[i] for i in idx.tolist()], split
+    classes, samples = imagefolder.scan_split(cfg.root, "train")
+    labels = torch.tensor([t for _, t in samples])
+    if purpose == "search" or "val" not in splits:  # validate on a held-out part of train/
+        train_idx, val_idx = training_split(labels, cfg)
+        return (classes, [samples[i] for i in train_idx.tolist()], [samples[i] for i in val_idx.tolist()],
+                "held-out part of train")
+    val_classes, val_samples = imagefolder.scan_split(cfg.root, "val")
+    if val_classes != classes:
+        raise CreamError(f"{cfg.root}/train and {cfg.root}/val hold different class folders; make them match")
+    val_labels = torch.tensor([t for _, t in val_samples])
+    train_idx = select_per_class(labels, torch.arange(len(labels)), cfg.classes, cfg.train_per_class, cfg.split_seed)
+    val_idx = select_per_class(val_labels, torch.arange(len(val_labels)), cfg.classes, cfg.val_per_class,
+                               cfg.split_seed)
+    _check_nonempty(train_idx, val_idx, cfg)
+    return classes, [samples[i] for i in train_idx.tolist()], [val_samples[i] for i in val_idx.tolist()], "val"
 
 
 def training_split(labels: torch.Tensor, cfg) -> tuple[torch.Tensor, torch.Tensor]:
@@ -279,10 +276,6 @@ def check_classes(names: list[str], where: str) -> None:
     if len(names) < 2:
         raise CreamError(f"{where} gives {len(names)} class ({', '.join(names)}); a classifier needs at least two: "
                          "add class folders or list more data.classes")
-
-
-def _workers(cfg) -> int:
-    return imagefolder.default_workers() if cfg.workers is None else cfg.workers
 
 
 def _label_map(classes: list[int] | None, total: int) -> torch.Tensor:
