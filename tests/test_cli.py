@@ -67,7 +67,8 @@ def test_readme_names_work_wherever_a_paper_model_does_and_say_what_they_mean(ca
 
     def retrain(cfg, force=False):
         seen["cfg"] = cfg
-        return {"arch": "x", "best_top1": 1.0, "best_epoch": 1, "weights": "ema", "elapsed_s": 1.0, "checkpoint": "x"}
+        return {"arch": "x", "best_top1": 1.0, "best_epoch": 1, "weights": "ema", "elapsed_s": 1.0, "checkpoint": "x",
+                "config": {"run": {"out_dir": cfg.run.out_dir}}}
 
     monkeypatch.setattr("cream.train.trainer.run_retrain", retrain)
     assert main(["retrain", "600"]) == 0  # the paper recipe preset of cream_604
@@ -100,3 +101,34 @@ def test_arch_and_space_use_a_latency_table(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "budget         [0, 25] ms predicted latency" in out and "depths         [1, 1, 2, 2, 2]" in out
     assert "latency        9 .. 25 ms predicted" in out
+
+
+def test_an_image_folder_goes_through_search_retrain_and_test_with_only_data_given(tmp_path, monkeypatch, capsys):
+    from tests.conftest import make_image_tree
+
+    tree = make_image_tree(tmp_path / "pets", per_class=10, splits=("train", "val", "test"), size=32)
+    monkeypatch.chdir(tmp_path)  # runs/ is made here
+    quick = ["run.threads=1"]  # and a short schedule instead of the preset's floors:
+    assert main(["search", "--data", str(tree), *quick, "search.min_steps=6", "search.probe_steps=2",
+                 "search.val_images=8", "search.bn_batches=1", "search.meta_update_every=2"]) == 0
+    assert main(["retrain", "--data", str(tree), *quick, "retrain.epochs=2", "retrain.min_steps=3"]) == 0
+    assert main(["test", "--data", str(tree), *quick, "test.latency_batch=2", "test.latency_repeats=1"]) == 0
+    printed = capsys.readouterr().out
+    search = json.loads((tmp_path / "runs/search/pets/result.json").read_text())
+    assert {k: search["net"][k] for k in ("resolution", "in_chans", "num_classes")} == {
+        "resolution": 32, "in_chans": 3, "num_classes": 3}
+    assert search["config"]["data"]["batch_size"] == 16 and search["config"]["search"]["epochs"] == 6  # 27 images
+    retrain = json.loads((tmp_path / "runs/retrain/pets/result.json").read_text())
+    assert retrain["arch"] == search["arch"] and retrain["config"]["retrain"]["epochs"] == 3  # 1 step an epoch
+    test = json.loads((tmp_path / "runs/retrain/pets/test.json").read_text())
+    assert test["data"]["split"] == "test" and test["data"]["images"] == 30
+    assert "(plain weights, 30 test images of imagefolder)" in printed and "results in runs/search/pets:" in printed
+    # Not a terminal: the logs hold one line per epoch and no progress bar.
+    log = (tmp_path / "runs/search/pets/search.log").read_text()
+    assert "\r" not in log and [log.count(f"epoch {e}/6 ") for e in range(1, 7)] == [1] * 6
+    assert "from the data: space.num_classes=3, space.in_chans=3, space.resolution=32" in log
+
+
+def test_the_first_word_may_be_an_override_instead_of_a_preset(capsys):
+    assert main(["search", "search.epochs=0"]) == 2
+    assert "error: search.epochs must be greater than 0" in capsys.readouterr().err

@@ -130,12 +130,13 @@ def captured(monkeypatch):
 
     def search(cfg, force=False):
         seen["cfg"] = cfg
-        return {"arch": "3-3-3-3-3", "flops": 1.0, "params": 1.0, "val_top1": 1.0}
+        return {"arch": "3-3-3-3-3", "flops": 1.0, "params": 1.0, "val_top1": 1.0,
+                "config": {"run": {"out_dir": cfg.run.out_dir}}}
 
     def retrain(cfg, force=False):
         seen["cfg"] = cfg
         return {"arch": "3-3-3-3-3", "best_top1": 1.0, "best_epoch": 1, "weights": "ema", "elapsed_s": 1.0,
-                "checkpoint": "x"}
+                "checkpoint": "x", "config": {"run": {"out_dir": cfg.run.out_dir}}}
 
     monkeypatch.setattr("cream.search.trainer.run_search", search)
     monkeypatch.setattr("cream.train.trainer.run_retrain", retrain)

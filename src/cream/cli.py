@@ -127,21 +127,24 @@ def _official(args, kind: str):
 
 
 def _run_config(args, cls, kind: str):
-    """The config of a search or retrain command (preset, overrides, --quiet); None after printing --keys."""
-    from cream.config import describe, load_config, preset_path
+    """The config of a search or retrain command (preset, --data, --official, overrides, --quiet); None after --keys."""
+    from cream.config import describe
     from cream.space.zoo import name_note, paper_model
+    from cream.train.options import run_config
 
     if args.keys:
         print(describe(cls))
         return None
-    preset, overrides = args.config or "fashion_mnist", args.overrides
+    preset, overrides = args.config, args.overrides
     if args.official:
         official, overrides = _official(args, kind)
         preset, overrides = official.preset, official.overrides() + overrides
-    elif kind == "retrain" and paper_model(preset):  # the paper recipes are named 14 ... 604; 470 means 481
+    elif preset is not None and "=" in preset:  # no preset named: the first word is an override
+        preset, overrides = None, [preset, *overrides]
+    elif kind == "retrain" and preset is not None and paper_model(preset):  # the paper recipes: 14 ... 604
         _print_note(name_note(preset))
         preset = paper_model(preset).removeprefix("cream_")
-    cfg = load_config(cls, preset_path(kind, preset), overrides)
+    cfg = run_config(cls, kind, preset, args.data, overrides)
     if kind == "retrain":
         _print_note(name_note(cfg.retrain.arch))
     if args.quiet:
@@ -164,7 +167,8 @@ def cmd_search(args):
     print(f"{done}chosen architecture {result['arch']}  ({result['flops']:.2f} M multiply-adds, {latency}"
           f"{result['params']:.2f} M params, search-val top-1 {result['val_top1']:.2f}%)")
     table = ", latency_table.json" if result.get("latency_table") else ""
-    print(f"results in {cfg.run.out_dir}: result.json, summary.csv, search.png, search.log, tensorboard/{table}")
+    print(f"results in {result['config']['run']['out_dir']}: result.json, summary.csv, search.png, search.log, "
+          f"tensorboard/{table}")
 
 
 def cmd_subset(args):
@@ -178,8 +182,7 @@ def cmd_subset(args):
     ways = ", ".join(f"{n} as {way}s" for way, n in counts.items() if n)
     print(f"{len(subset.classes)} classes, {len(subset.files['train'])} train and {len(subset.files['val'])} val "
           f"images ({ways}) in {args.dst}, listed in classes.txt and images.txt")
-    print(f"use it with data.dataset=imagefolder data.root={args.dst} space.in_chans=3 "
-          f"space.num_classes={len(subset.classes)}")
+    print(f"use it with --data {args.dst}")
 
 
 def cmd_rankcorr(args):
@@ -220,8 +223,11 @@ def cmd_rankcorr(args):
 
 def _add_run_options(p, kind):
     p.add_argument("config", nargs="?", default=None,
-                   help=f"a preset name under configs/{kind}/ or a YAML file (default: fashion_mnist)")
+                   help=f"a preset name under configs/{kind}/ or a YAML file (default: fashion_mnist, or "
+                        "imagefolder for an image folder)")
     p.add_argument("overrides", nargs="*", help="config overrides as section.key=value")
+    p.add_argument("--data", help="fashion_mnist, a Fashion-MNIST folder, or an image folder with train/CLASS/ "
+                                  "(classes, channels, resolution and run folder are then taken from it)")
     p.add_argument("--force", action="store_true", help="replace an existing run in run.out_dir")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--keys", action="store_true", help="list every config key with its default and meaning")
@@ -245,7 +251,8 @@ def cmd_retrain(args):
     done = "already finished: " if result.get("already_finished") else ""
     print(f"{done}retrained {result['arch']}: best val top-1 {result['best_top1']:.2f}% at epoch "
           f"{result['best_epoch']} ({result['weights']} weights) in {result['elapsed_s'] / 60:.1f} min")
-    print(f"results in {cfg.run.out_dir}: best.pth, last.pth, result.json, summary.csv, retrain.log, tensorboard/; "
+    print(f"results in {result['config']['run']['out_dir']}: best.pth, last.pth, result.json, summary.csv, "
+          "retrain.log, tensorboard/; "
           f"test with: cream test --checkpoint {result['checkpoint']}")
 
 
@@ -272,7 +279,7 @@ def cmd_test(args):
         return
     for name, r in report["results"].items():
         print(f"test top-1 {r['top1']:.2f}%  top-5 {r['top5']:.2f}%  loss {r['loss']:.4f}  ({name} weights, "
-              f"{r['images']} images of {report['data']['dataset']})")
+              f"{r['images']} {report['data']['split']} images of {report['data']['dataset']})")
     one, big = report["latency"]
     print(f"{report['arch']} at {report['net']['resolution']} px: {report['params']:.2f} M params, "
           f"{report['macs']:.2f} M multiply-adds; latency on {report['device']}: {one['ms']:.2f} ms at batch 1, "
@@ -355,11 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("test", help="test a checkpoint: top-1/top-5/loss, size, latency; writes test.json")
     p.add_argument("overrides", nargs="*", help="config overrides as section.key=value (see --keys)")
-    p.add_argument("--checkpoint", help="our .pth, a released .pth.tar or an exported .safetensors")
+    p.add_argument("--checkpoint", help="our .pth, a released .pth.tar or an exported .safetensors (default with "
+                                        "--data DIR: runs/retrain/<DIR's name>/best.pth)")
     p.add_argument("--arch", help="for files that hold no architecture: a paper model (cream_287, 287, the README's "
                                   "285) or a string like 3-33-313-3333-333")
-    p.add_argument("--data", help="fashion_mnist, a Fashion-MNIST folder, or an image folder with val/ "
-                                  "(default: the data the checkpoint was trained on)")
+    p.add_argument("--data", help="fashion_mnist, a Fashion-MNIST folder, or an image folder (its test/, else val/; "
+                                  "default: the data the checkpoint was trained on)")
     p.add_argument("--resolution", type=_positive_int, help="test resolution (default: the checkpoint's)")
     p.add_argument("--plain", action="store_true", help="also test the plain weights of a checkpoint with EMA")
     p.add_argument("--latency-table", help="also report the latency this table predicts beside one measured as the "

@@ -20,6 +20,12 @@ from cream.errors import CreamError
 
 PRESET_DIR = Path(__file__).parent / "configs"
 
+# What keys left null ("from the data") become; cream/fit.py applies these rules and logs the outcome.
+AUTO_MAX_RESOLUTION = 224    # space.resolution: the median short side of the training images, at most this
+AUTO_BATCH = (16, 128)       # data.batch_size: the largest power of two in this range ...
+AUTO_EPOCH_STEPS = 25        # ... that still leaves an epoch of at least this many steps
+AUTO_INSPECT = 1000          # images (a seeded draw) whose headers decide channels and resolution
+
 
 def key(default, doc: str, *, low=None, high=None, positive=False):
     """A config key with its documentation and bounds (checked on load)."""
@@ -31,7 +37,8 @@ def key(default, doc: str, *, low=None, high=None, positive=False):
 
 @dataclass
 class RunConfig:
-    out_dir: str = key("runs/search", "directory for checkpoints, logs and results")
+    out_dir: str | None = key("runs/search", "directory for checkpoints, logs and results; null = "
+                                             "runs/<command>/<data name> (the data folder's name, or fashion_mnist)")
     seed: int = key(0, "random seed for sampling, data order and initialisation")
     device: str = key("auto", "auto (cuda when available, else cpu), cpu, cuda or cuda:N")
     bf16: bool = key(False, "bf16 autocast on GPU")
@@ -45,37 +52,54 @@ class RunConfig:
     ckpt_every_steps: int = key(200, "also checkpoint every N optimizer steps (0 = only per epoch)", low=0)
     nonfinite: Literal["stop", "skip"] = key(
         "stop", "on a non-finite loss: stop (keeping the last good checkpoint) or skip the step and count it")
-    quiet: bool = key(False, "no progress bar (for CI and log files)")
+    quiet: bool = key(False, "no progress bar (there is one only when stderr is a terminal anyway)")
 
 
 @dataclass
 class DataConfig:
     dataset: Literal["fashion_mnist", "imagefolder"] = key("fashion_mnist", "which data source to read")
     root: str = key("/usr/share/datasets/fashion-mnist",
-                    "Fashion-MNIST: dir with the four IDX .gz files; imagefolder: dir with train/ and val/")
+                    "Fashion-MNIST: dir with the four IDX .gz files; imagefolder: dir with train/CLASS/ images "
+                    "and optionally val/CLASS/ (else val_fraction of train/ validates) and test/CLASS/ (cream test; "
+                    "else val/)")
     val_fraction: float = key(0.1, "part of the training set held out for validation (never the test set)",
                               low=0.0, high=0.5)
     split_seed: int = key(0, "seed of the train/val split (keep it fixed across runs you compare)")
     classes: list[int] | None = key(None, "keep only these class indices (a subset study); null = all")
-    train_per_class: int | None = key(None, "keep at most this many training images per class", low=1)
-    val_per_class: int | None = key(None, "keep at most this many validation images per class", low=1)
-    batch_size: int = key(128, "training images per process per step", positive=True)
+    train_per_class: int | None = key(None, "keep at most this many training images per class (a cap: smaller "
+                                            "classes keep all theirs)", low=1)
+    val_per_class: int | None = key(None, "keep at most this many validation (or test) images per class", low=1)
+    batch_size: int | None = key(128, "training images per process per step; null = from the data: the largest "
+                                      "power of two in AUTO_BATCH (16..128) that leaves an epoch of at least "
+                                      "AUTO_EPOCH_STEPS (25) steps, and at most the number of images", positive=True)
     eval_batch_size: int = key(512, "images per evaluation step", positive=True)
-    workers: int = key(4, "DataLoader workers for ImageFolder data (Fashion-MNIST lives in memory)", low=0)
-    crop_padding: int = key(2, "Fashion-MNIST: random-crop padding in pixels (0 = no crop)", low=0)
+    workers: int | None = key(None, "DataLoader processes for image folders (they persist across epochs); null = "
+                                    "the cores this process gets, at most 8", low=0)
+    cache_mb: float = key(1024.0, "image folders: decode once and keep in memory (as Fashion-MNIST is) when the "
+                                  "images at the training resolution take at most this many MiB (0 = read from "
+                                  "disk every epoch)", low=0.0)
+    crop_padding: int | None = key(2, "in-memory data (Fashion-MNIST, image folders kept in memory): random crops "
+                                      "of the image zero-padded by this many pixels (0 = no crop; null = an eighth "
+                                      "of the resolution)", low=0)
     hflip: bool = key(True, "random horizontal flip")
-    crop_pct: float = key(0.875, "ImageFolder eval: centre-crop fraction", low=0.1, high=1.0)
-    interpolation: str = key("bicubic", "ImageFolder resize interpolation (timm names; 'random' for training)")
-    auto_augment: str | None = key(None, "ImageFolder train: timm auto-augment policy, e.g. rand-m9-mstd0.5")
-    color_jitter: float = key(0.0, "ImageFolder train: colour jitter strength", low=0.0)
-    reprob: float = key(0.0, "random-erasing probability (pixel mode)", low=0.0, high=1.0)
+    crop_pct: float = key(0.875, "image folders: centre-crop fraction of evaluation images and of images kept in "
+                                 "memory", low=0.1, high=1.0)
+    interpolation: str = key("bicubic", "image folders: resize interpolation (timm names; 'random' for training)")
+    auto_augment: str | None = key(None, "image folders read from disk, training: timm auto-augment policy, e.g. "
+                                         "rand-m9-mstd0.5")
+    color_jitter: float = key(0.0, "image folders read from disk, training: colour jitter strength", low=0.0)
+    reprob: float = key(0.0, "image folders read from disk: random-erasing probability (pixel mode)",
+                        low=0.0, high=1.0)
 
 
 @dataclass
 class SpaceConfig:
-    resolution: int = key(28, "input side in pixels (may be lowered to fit flops_max)", positive=True)
-    in_chans: int = key(1, "input channels (1 grayscale, 3 colour)", positive=True)
-    num_classes: int = key(10, "classifier outputs", positive=True)
+    resolution: int | None = key(28, "input side in pixels (may be lowered to fit flops_max); null = from the data: "
+                                     "the median short side of the training images, at most AUTO_MAX_RESOLUTION "
+                                     "(224)", positive=True)
+    in_chans: int | None = key(1, "input channels (1 grayscale, 3 colour; images are converted to match); null = "
+                                  "from the data: 1 when every image inspected is grayscale, else 3", positive=True)
+    num_classes: int | None = key(10, "classifier outputs; null = the data's number of classes", positive=True)
     width: float = key(0.5, "channel width multiplier (1.0 = paper)", positive=True, high=4.0)
     stem_stride: int | None = key(None, "stem stride; null = 2 (paper)")
     stage_strides: list[int] | None = key(
@@ -101,6 +125,8 @@ class SearchConfig:
         "cream", "cream: prioritized paths + distillation; spos: uniform single-path baseline")
     epochs: int = key(120, "supernet training epochs", positive=True)
     warmup_epochs: int = key(20, "epochs of plain training before the board and distillation start", low=0)
+    min_steps: int = key(0, "train at least this many optimizer steps: epochs (and warmup_epochs in proportion) "
+                            "grow until they hold them, so a small dataset still trains enough (0 = no floor)", low=0)
     sampling: Literal["uniform", "fixed", "learned"] = key(
         "fixed", "path sampling: uniform, fixed per-op probabilities (op_probs), or learned from board paths")
     op_probs: list[float] = key([0.05, 0.2, 0.05, 0.5, 0.05, 0.15], "per-op probabilities for sampling: fixed")
@@ -135,8 +161,11 @@ class SearchConfig:
 
 @dataclass
 class RetrainConfig:
-    arch: str = key("", "architecture: a search's result.json, a paper name (cream_287) or a string 3-33-...")
+    arch: str | None = key(None, "architecture: a search's result.json, a paper name (cream_287) or a string "
+                                 "3-33-...; null = the search of the same data, runs/search/<data name>/result.json")
     epochs: int = key(10, "training epochs", positive=True)
+    min_steps: int = key(0, "train at least this many optimizer steps: epochs (and warmup_epochs in proportion) "
+                            "grow until they hold them, so a small dataset still trains enough (0 = no floor)", low=0)
     opt: str = key("rmsproptf", "timm optimizer name (create_optimizer_v2)")
     opt_eps: float = key(1e-3, "optimizer epsilon", positive=True)
     momentum: float = key(0.9, "optimizer momentum", low=0.0, high=0.999)
@@ -299,8 +328,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
-def load_config(cls, source: str | Path | dict | None, overrides: list[str] = ()):
-    """Defaults of ``cls``, then ``source`` (a YAML file or a mapping of sections), then ``key=value`` overrides."""
+def load_config(cls, source: str | Path | dict | None, overrides: list[str] = (), then: dict | None = None):
+    """Defaults of ``cls``, then ``source`` (a YAML file or a mapping of sections), then the sections of ``then``,
+    then ``key=value`` overrides."""
     values: dict[str, dict[str, Any]] = {}
     if isinstance(source, dict):
         values = {section: dict(body) for section, body in source.items()}
@@ -317,6 +347,8 @@ def load_config(cls, source: str | Path | dict | None, overrides: list[str] = ()
                 raise CreamError(f"config section {section!r} must be a mapping of keys")
             for name, value in body.items():
                 values.setdefault(section, {})[name] = value
+    for section, body in (then or {}).items():
+        values.setdefault(section, {}).update(body)
     for item in overrides:
         section, name, value = parse_override(cls, item)
         values.setdefault(section, {})[name] = value

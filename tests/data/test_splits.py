@@ -21,8 +21,10 @@ def test_select_per_class_keeps_the_asked_classes_and_counts():
     idx = select_per_class(LABELS, torch.arange(500), [2, 7], 5, seed=0)
     assert sorted(LABELS[idx].tolist()) == [2] * 5 + [7] * 5
     assert torch.equal(idx, select_per_class(LABELS, torch.arange(500), [2, 7], 5, seed=0))
-    with pytest.raises(CreamError, match="has only 50 images"):
-        select_per_class(LABELS, torch.arange(500), [1], 60, seed=0)
+    capped = select_per_class(LABELS, torch.arange(500), [1], 60, seed=0)  # a cap: all 50 of class 1 stay
+    assert torch.equal(capped, torch.arange(50, 100))
+    uneven = select_per_class(LABELS, torch.cat([torch.arange(3), torch.arange(50, 100)]), None, 10, seed=0)
+    assert torch.bincount(LABELS[uneven]).tolist() == [3, 10]
     with pytest.raises(CreamError, match="have no images"):
         select_per_class(LABELS, torch.arange(500), [11], None, seed=0)
 

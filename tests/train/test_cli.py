@@ -19,7 +19,8 @@ def test_retrain_then_test_then_export_from_the_command_line(tiny_fashion_mnist,
                  ONE_THREAD]) == 0
     printed = capsys.readouterr().out
     report = json.loads((out / "test.json").read_text())
-    assert f"test top-1 {report['top1']:.2f}%" in printed and "(ema weights, 100 images of fashion_mnist)" in printed
+    assert f"test top-1 {report['top1']:.2f}%" in printed
+    assert "(ema weights, 100 test images of fashion_mnist)" in printed
     assert "latency on cpu" in printed and report["data"]["root"] == str(tiny_fashion_mnist)
 
     assert main(["export", "--checkpoint", str(out / "best.pth"), "--format", "safetensors", ONE_THREAD]) == 0

@@ -65,15 +65,18 @@ def test_a_latency_table_adds_its_prediction_beside_a_measurement_at_its_batch(t
 
 
 @pytest.mark.parametrize("keys, classes, message", [
-    ({}, 10, "needs --checkpoint"),
+    ({}, 10, r"there is no retrained model of .* at runs/retrain/fashion_mnist/best.pth; run `cream retrain --data"),
     ({"checkpoint": "nowhere.pth"}, 10, "does not exist"),
     ({"arch": "cream_14"}, 1000, "has 1000 classes but the test data has 10"),
     ({"arch": "3-33-33-3-4"}, 10, "does not fit the model"),
 ])
-def test_bad_checkpoints_are_one_line_errors(tiny_fashion_mnist, tmp_path, keys, classes, message):
+def test_bad_checkpoints_are_one_line_errors(tiny_fashion_mnist, tmp_path, keys, classes, message, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where runs/ would be
     net = build_child(Arch.parse("3-33-33-3-3"), NetSpec(resolution=64, in_chans=1, num_classes=classes))
     path = released_checkpoint(tmp_path / "c.pth.tar", net)
     keys = {"checkpoint": str(path), **keys} if "checkpoint" not in keys and keys else keys
     with pytest.raises(CreamError, match=message) as info:
         evaluate_checkpoint({**keys, **QUICK}, str(tiny_fashion_mnist), [ONE_THREAD])
     assert "\n" not in str(info.value)
+    with pytest.raises(CreamError, match="cream test needs --checkpoint PATH .* or --data DIR to test runs/retrain/"):
+        evaluate_checkpoint({**QUICK}, None, [ONE_THREAD])

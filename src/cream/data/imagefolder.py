@@ -1,24 +1,50 @@
-"""ImageFolder trees (``train/CLASS/*.JPEG``, ``val/CLASS/*.JPEG``) with timm's transforms and clear errors."""
+"""Image folders (``train/CLASS/*``, optional ``val/CLASS/*`` and ``test/CLASS/*``): scanning, reading, transforms.
+
+Images are read in one mode for the whole tree: ``L`` (one channel) or ``RGB`` (three; grayscale images are
+repeated to three channels). A tree that fits in memory is decoded once into a uint8 tensor (``decode_all``).
+"""
 
 from __future__ import annotations
 
+import math
+import os
 from pathlib import Path
 
 import torch
+import torchvision.transforms as T
 from PIL import Image
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, create_transform
+from timm.data.transforms import str_to_interp_mode
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
 from cream.errors import CreamError
 
-MEAN, STD = IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+GRAY_MODES = ("1", "L", "LA")  # PIL modes of grayscale images
+
+
+def mean_std(channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """ImageNet's normalisation for colour; its channel averages for grayscale."""
+    if channels == 1:
+        return (sum(IMAGENET_DEFAULT_MEAN) / 3,), (sum(IMAGENET_DEFAULT_STD) / 3,)
+    return IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+
+
+def mode_for(channels: int) -> str:
+    if channels not in (1, 3):
+        raise CreamError(f"image folders give 1 (grayscale) or 3 (colour) channels; set space.in_chans=1 or 3 "
+                         f"(got {channels})")
+    return "L" if channels == 1 else "RGB"
+
+
+def splits_present(root: str | Path) -> tuple[str, ...]:
+    return tuple(s for s in ("train", "val", "test") if (Path(root) / s).is_dir())
 
 
 def scan_split(root: str | Path, split: str) -> tuple[list[str], list[tuple[str, int]]]:
     """(class names, [(path, class index)]) of ``root/split``; every class folder must hold images."""
     folder = Path(root) / split
     if not folder.is_dir():
-        raise CreamError(f"image folder {folder} does not exist; data.root must hold {split}/CLASS/*.jpg")
+        raise CreamError(f"image folder {folder} does not exist; data.root must hold {split}/CLASS/ folders of images")
     try:
         classes, class_to_idx = find_classes(str(folder))
     except FileNotFoundError:
@@ -32,20 +58,46 @@ def scan_split(root: str | Path, split: str) -> tuple[list[str], list[tuple[str,
     return classes, samples
 
 
-def load_rgb(path: str) -> Image.Image:
-    """Open one image as RGB; an unreadable file is a CreamError that names it."""
+def check_depth(path: str, image: Image.Image) -> None:
+    """Refuse images of more than 8 bits per channel: converting them to 8 bits would clip them."""
+    if image.mode in ("I", "F") or image.mode.startswith("I;16"):
+        raise CreamError(f"image {path} has {image.mode} pixels (more than 8 bits per channel); cream reads 8-bit "
+                         "images: convert it to an 8-bit PNG or JPEG")
+
+
+def read_image(path: str, mode: str = "RGB") -> Image.Image:
+    """Open one image in ``mode`` (``L`` or ``RGB``); an unreadable file is a CreamError that names it."""
     try:
         with open(path, "rb") as f:
-            return Image.open(f).convert("RGB")
+            image = Image.open(f)
+            check_depth(path, image)
+            return image.convert(mode)
     except (OSError, ValueError, Image.DecompressionBombError) as e:
         raise CreamError(f"cannot decode image {path} ({type(e).__name__}); remove or replace the file") from None
 
 
-class FolderImages(torch.utils.data.Dataset):
-    """A list of (path, label) pairs read through one transform."""
+def read_header(path: str) -> tuple[str, int, int]:
+    """(mode, width, height) from an image's header, without decoding its pixels."""
+    try:
+        with Image.open(path) as image:
+            check_depth(path, image)
+            return image.mode, *image.size
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise CreamError(f"cannot decode image {path} ({type(e).__name__}); remove or replace the file") from None
 
-    def __init__(self, samples: list[tuple[str, int]], transform, label_map: dict[int, int] | None = None):
-        self.samples, self.transform, self.label_map = samples, transform, label_map
+
+def eval_resize(resolution: int, crop_pct: float, interpolation: str):
+    """Resize the short side to resolution / crop_pct, then take the central resolution x resolution crop."""
+    mode = str_to_interp_mode("bicubic" if interpolation == "random" else interpolation)
+    return T.Compose([T.Resize(math.floor(resolution / crop_pct), interpolation=mode), T.CenterCrop(resolution)])
+
+
+class FolderImages(torch.utils.data.Dataset):
+    """A list of (path, label) pairs, read in ``mode`` through one transform."""
+
+    def __init__(self, samples: list[tuple[str, int]], transform, label_map: dict[int, int] | None = None,
+                 mode: str = "RGB"):
+        self.samples, self.transform, self.label_map, self.mode = samples, transform, label_map, mode
 
     def __len__(self):
         return len(self.samples)
@@ -53,17 +105,61 @@ class FolderImages(torch.utils.data.Dataset):
     def __getitem__(self, i):
         path, label = self.samples[i]
         label = self.label_map[label] if self.label_map else label
-        return self.transform(load_rgb(path)), label
+        return self.transform(read_image(path, self.mode)), label
 
 
-def folder_transform(resolution: int, train: bool, cfg) -> object:
+class _Decoded(torch.utils.data.Dataset):
+    """Images as uint8 tensors after ``resize``; an unreadable one gives zeros and its error text."""
+
+    def __init__(self, paths: list[str], resize, mode: str, resolution: int):
+        self.paths, self.resize, self.mode = paths, resize, mode
+        self.blank = torch.zeros(1 if mode == "L" else 3, resolution, resolution, dtype=torch.uint8)
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        try:
+            return T.functional.pil_to_tensor(self.resize(read_image(self.paths[i], self.mode))), ""
+        except CreamError as e:
+            return self.blank, str(e)
+
+
+def decode_all(paths: list[str], resolution: int, mode: str, crop_pct: float, interpolation: str,
+               workers: int | None = None) -> torch.Tensor:
+    """Every image, resized and centre-cropped to ``resolution``, as one (N, C, R, R) uint8 tensor.
+
+    Decoding runs in ``workers`` processes (default: ``default_workers()``; none for fewer than 1000 images).
+    Unreadable images are all reported at once, before any training.
+    """
+    workers = default_workers() if workers is None else workers
+    dataset = _Decoded(paths, eval_resize(resolution, crop_pct, interpolation), mode, resolution)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=256, num_workers=workers if len(paths) >= 1000 else 0)
+    images, errors = [], []
+    for x, messages in loader:
+        images.append(x)
+        errors += [m for m in messages if m]
+    if errors:
+        more = f" (and {len(errors) - 1} more unreadable images)" if len(errors) > 1 else ""
+        raise CreamError(f"{errors[0]}{more}")
+    return torch.cat(images) if images else dataset.blank.new_zeros((0, *dataset.blank.shape))
+
+
+def default_workers() -> int:
+    """DataLoader processes: the cores this process gets (shared among torchrun's local processes), at most 8."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(8, cores // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+
+
+def folder_transform(resolution: int, train: bool, cfg, channels: int = 3) -> object:
     """timm's train or eval transform for ``resolution`` px, from the data config."""
+    mean, std = mean_std(channels)
     interpolation = cfg.interpolation if train or cfg.interpolation != "random" else "bicubic"
     if not train:
         return create_transform(resolution, is_training=False, interpolation=interpolation,
-                                crop_pct=cfg.crop_pct, mean=MEAN, std=STD)
+                                crop_pct=cfg.crop_pct, mean=mean, std=std)
     return create_transform(
         resolution, is_training=True, auto_augment=cfg.auto_augment, color_jitter=cfg.color_jitter or None,
         re_prob=cfg.reprob, re_mode="pixel", interpolation=interpolation, hflip=0.5 if cfg.hflip else 0.0,
-        mean=MEAN, std=STD,
+        mean=mean, std=std,
     )

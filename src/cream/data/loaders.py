@@ -76,29 +76,58 @@ def random_crop(x: torch.Tensor, padding: int, gen: torch.Generator | None) -> t
     return flat.gather(2, (rows * (w + 2 * padding) + cols).flatten(2)).view(n, c, h, w)
 
 
-class FolderLoader:
-    """Batches of an image folder through a torch DataLoader, with the same epoch order as TensorLoader."""
+class EpochBatches:
+    """Batch sampler: the batches of one epoch in ``epoch_order``, from batch ``start``.
 
-    def __init__(self, dataset, batch_size, *, train, seed=0, workers=4, rank=0, world=1):
-        self.dataset, self.batch_size, self.train, self.seed = dataset, batch_size, train, seed
-        self.workers, self.rank, self.world = workers, rank, world
+    A DataLoader with persistent workers asks its batch sampler anew at each pass, so ``set`` before
+    iterating chooses the epoch.
+    """
+
+    def __init__(self, n, batch_size, train, seed, rank, world):
+        self.n, self.batch_size, self.train, self.seed, self.rank, self.world = n, batch_size, train, seed, rank, world
+        self.epoch, self.start = 0, 0
+
+    def set(self, epoch: int, start: int) -> None:
+        self.epoch, self.start = epoch, start
+
+    def total(self) -> int:
+        n = len(epoch_order(self.n, self.seed, 0, self.train, self.rank, self.world))
+        return n // self.batch_size if self.train else -(-n // self.batch_size)
 
     def __len__(self) -> int:
-        n = len(epoch_order(len(self.dataset), self.seed, 0, self.train, self.rank, self.world))
-        return n // self.batch_size if self.train else -(-n // self.batch_size)
+        return max(self.total() - self.start, 0)
+
+    def __iter__(self):
+        order = epoch_order(self.n, self.seed, self.epoch, self.train, self.rank, self.world).tolist()
+        for b in range(self.start, self.total()):
+            yield order[b * self.batch_size: (b + 1) * self.batch_size]
+
+
+class FolderLoader:
+    """Batches of an image folder read from disk, with the same epoch order as TensorLoader.
+
+    One DataLoader serves every epoch and evaluation, so its worker processes start once.
+    """
+
+    def __init__(self, dataset, batch_size, *, train, seed=0, workers=None, rank=0, world=1):
+        self.dataset, self.batch_size, self.train, self.seed = dataset, batch_size, train, seed
+        self.sampler = EpochBatches(len(dataset), batch_size, train, seed, rank, world)
+        workers = imagefolder.default_workers() if workers is None else workers
+        self.loader = torch.utils.data.DataLoader(dataset, batch_sampler=self.sampler, num_workers=workers,
+                                                  persistent_workers=workers > 0,
+                                                  pin_memory=torch.cuda.is_available())
+
+    def __len__(self) -> int:
+        return self.sampler.total()
 
     @property
     def num_images(self) -> int:
         return len(self.dataset)
 
     def batches(self, epoch: int = 0, start: int = 0):
-        order = epoch_order(len(self.dataset), self.seed, epoch, self.train, self.rank, self.world).tolist()
-        chunks = [order[b * self.batch_size: (b + 1) * self.batch_size] for b in range(start, len(self))]
-        if not chunks:
-            return
-        loader = torch.utils.data.DataLoader(self.dataset, batch_sampler=chunks, num_workers=self.workers,
-                                             pin_memory=torch.cuda.is_available())
-        yield from loader
+        self.sampler.set(epoch, start)
+        if len(self.sampler):
+            yield from self.loader
 
     def __iter__(self):
         return self.batches(0)
@@ -111,11 +140,12 @@ class FolderLoader:
 
 @dataclass
 class DataBundle:
-    """Loaders for one purpose: ``train`` (None for test) and ``val`` (search-val, val or test)."""
+    """Loaders for one purpose: ``train`` (None for test) and ``val`` (search-val, val or test: ``split``)."""
 
     train: TensorLoader | FolderLoader | None
     val: TensorLoader | FolderLoader
     classes: list[str]
+    split: str = "val"
 
     @property
     def num_classes(self) -> int:
@@ -130,8 +160,9 @@ def build_data(cfg, resolution: int, in_chans: int, purpose: Purpose, *, seed: i
     """Loaders for ``purpose``.
 
     search: search-train and search-val, both carved from the training set.
-    retrain: Fashion-MNIST: the same split (the test set stays unseen); ImageFolder: train/ and val/.
-    test: the Fashion-MNIST test set, or ImageFolder val/.
+    retrain: Fashion-MNIST: the same split (the test set stays unseen); image folders: train/ and val/ (without
+    val/, the search's split of train/).
+    test: the Fashion-MNIST test set, or an image folder's test/ (val/ when there is no test/).
     """
     if cfg.dataset == "fashion_mnist":
         return _fashion_mnist(cfg, resolution, in_chans, purpose, seed, rank, world, augment)
@@ -146,56 +177,105 @@ def _fashion_mnist(cfg, resolution, in_chans, purpose, seed, rank, world, augmen
     names = [fashion_mnist.CLASSES[c] for c in classes if 0 <= c < len(fashion_mnist.CLASSES)]
     if len(names) != len(classes):
         raise CreamError(f"data.classes {classes} must be Fashion-MNIST class indices 0..9")
+    check_classes(names, "data.classes")
     remap = _label_map(classes, len(fashion_mnist.CLASSES))
     if purpose == "test":
         labels = data["test_labels"]
         idx = select_per_class(labels, torch.arange(len(labels)), cfg.classes, cfg.val_per_class, cfg.split_seed)
         val = TensorLoader(data["test_images"][idx], remap[labels[idx]], cfg.eval_batch_size, train=False, **common)
-        return DataBundle(None, val, names)
+        return DataBundle(None, val, names, "test")
     labels = data["train_labels"]
-    train_idx, val_idx = split_train_val(labels, cfg.val_fraction, cfg.split_seed)
-    train_idx = select_per_class(labels, train_idx, cfg.classes, cfg.train_per_class, cfg.split_seed)
-    val_idx = select_per_class(labels, val_idx, cfg.classes, cfg.val_per_class, cfg.split_seed)
-    _check_nonempty(train_idx, val_idx, cfg)
+    train_idx, val_idx = training_split(labels, cfg)
     images = data["train_images"]
+    padding = crop_padding(cfg, images.shape[-1]) if augment else 0
     train = TensorLoader(images[train_idx], remap[labels[train_idx]], cfg.batch_size, train=True, seed=seed,
-                         crop_padding=cfg.crop_padding if augment else 0, hflip=cfg.hflip and augment, **common)
+                         crop_padding=padding, hflip=cfg.hflip and augment, **common)
     val = TensorLoader(images[val_idx], remap[labels[val_idx]], cfg.eval_batch_size, train=False, **common)
     return DataBundle(train, val, names)
 
 
 def _image_folder(cfg, resolution, in_chans, purpose, seed, rank, world, augment) -> DataBundle:
-    if in_chans != 3:
-        raise CreamError(f"image folders are read as RGB; set space.in_chans=3 (got {in_chans})")
-    train_tf = imagefolder.folder_transform(resolution, augment, cfg)
-    eval_tf = imagefolder.folder_transform(resolution, False, cfg)
-    common = dict(seed=seed, workers=cfg.workers, rank=rank, world=world)
-    if purpose in ("retrain", "test"):
-        classes, val_samples = imagefolder.scan_split(cfg.root, "val")
-        val_idx = _indices(val_samples, cfg.classes, cfg.val_per_class, cfg.split_seed)
-        remap = _label_map(cfg.classes, len(classes))
-        val_set = imagefolder.FolderImages([val_samples[i] for i in val_idx], eval_tf, _as_dict(remap))
-        val = FolderLoader(val_set, cfg.eval_batch_size, train=False, **common)
-        names = _names(classes, cfg.classes)
-        if purpose == "test":
-            return DataBundle(None, val, names)
-        train_classes, samples = imagefolder.scan_split(cfg.root, "train")
-        if train_classes != classes:
-            raise CreamError(f"{cfg.root}/train and {cfg.root}/val hold different class folders; make them match")
-        train_idx = _indices(samples, cfg.classes, cfg.train_per_class, cfg.split_seed)
-    else:
-        classes, samples = imagefolder.scan_split(cfg.root, "train")
-        remap = _label_map(cfg.classes, len(classes))
-        names = _names(classes, cfg.classes)
+    """The images of ``_folder_pairs``, decoded once into memory when they fit in data.cache_mb, else from disk."""
+    mode = imagefolder.mode_for(in_chans)
+    classes, train_pairs, val_pairs, split = _folder_pairs(cfg, purpose)
+    names = _names(classes, cfg.classes)
+    check_classes(names, f"{cfg.root}")
+    label_map = _as_dict(_label_map(cfg.classes, len(classes)))
+    common = dict(seed=seed, rank=rank, world=world)
+    if fits_in_memory(len(train_pairs) + len(val_pairs), in_chans, resolution, cfg.cache_mb):
+        mean, std = imagefolder.mean_std(in_chans)
+
+        def in_memory(pairs, batch_size, train):
+            images = imagefolder.decode_all([p for p, _ in pairs], resolution, mode, cfg.crop_pct, cfg.interpolation,
+                                            cfg.workers)
+            labels = torch.tensor([label_map[t] for _, t in pairs], dtype=torch.long)
+            padding = crop_padding(cfg, resolution) if train and augment else 0
+            return TensorLoader(images, labels, batch_size, train=train, crop_padding=padding,
+                                hflip=cfg.hflip and augment and train, mean=mean, std=std, **common)
+
+        train = in_memory(train_pairs, cfg.batch_size, True) if train_pairs else None
+        return DataBundle(train, in_memory(val_pairs, cfg.eval_batch_size, False), names, split)
+
+    def from_disk(pairs, batch_size, train):
+        transform = imagefolder.folder_transform(resolution, train and augment, cfg, in_chans)
+        return FolderLoader(imagefolder.FolderImages(pairs, transform, label_map, mode), batch_size, train=train,
+                            workers=cfg.workers, **common)
+
+    train = from_disk(train_pairs, cfg.batch_size, True) if train_pairs else None
+    return DataBundle(train, from_disk(val_pairs, cfg.eval_batch_size, False), names, split)
+
+
+def _folder_pairs(cfg, purpose):
+    """(class names, train and val (path, label) pairs, what val is) of an image folder for ``purpose``."""
+    splits = imagefolder.splits_present(cfg.root)
+    if purpose == "test":
+        if "test" not in splits and "val" not in splits:
+            raise CreamError(f"{cfg.root} has neither test/ nor val/, so there is nothing to test on; put unseen "
+                             f"images in {cfg.root}/test/CLASS/")
+        split = "test" if "test" in splits else "val"
+        classes, samples = imagefolder.scan_split(cfg.root, split)
         labels = torch.tensor([t for _, t in samples])
-        train_idx, val_idx = split_train_val(labels, cfg.val_fraction, cfg.split_seed)
-        train_idx = select_per_class(labels, train_idx, cfg.classes, cfg.train_per_class, cfg.split_seed).tolist()
-        val_idx = select_per_class(labels, val_idx, cfg.classes, cfg.val_per_class, cfg.split_seed).tolist()
-        _check_nonempty(train_idx, val_idx, cfg)
-        val_set = imagefolder.FolderImages([samples[i] for i in val_idx], eval_tf, _as_dict(remap))
-        val = FolderLoader(val_set, cfg.eval_batch_size, train=False, **common)
-    train_set = imagefolder.FolderImages([samples[i] for i in train_idx], train_tf, _as_dict(remap))
-    return DataBundle(FolderLoader(train_set, cfg.batch_size, train=True, **common), val, names)
+        idx = select_per_class(labels, torch.arange(len(labels)), cfg.classes, cfg.val_per_class, cfg.split_seed)
+        return classes, [], [samples[i] for i in idx.tolist()], split
+    classes, samples = imagefolder.scan_split(cfg.root, "train")
+    labels = torch.tensor([t for _, t in samples])
+    if purpose == "search" or "val" not in splits:  # validate on a held-out part of train/
+        train_idx, val_idx = training_split(labels, cfg)
+        return (classes, [samples[i] for i in train_idx.tolist()], [samples[i] for i in val_idx.tolist()],
+                "held-out part of train")
+    val_classes, val_samples = imagefolder.scan_split(cfg.root, "val")
+    if val_classes != classes:
+        raise CreamError(f"{cfg.root}/train and {cfg.root}/val hold different class folders; make them match")
+    val_labels = torch.tensor([t for _, t in val_samples])
+    train_idx = select_per_class(labels, torch.arange(len(labels)), cfg.classes, cfg.train_per_class, cfg.split_seed)
+    val_idx = select_per_class(val_labels, torch.arange(len(val_labels)), cfg.classes, cfg.val_per_class,
+                               cfg.split_seed)
+    _check_nonempty(train_idx, val_idx, cfg)
+    return classes, [samples[i] for i in train_idx.tolist()], [val_samples[i] for i in val_idx.tolist()], "val"
+
+
+def training_split(labels: torch.Tensor, cfg) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training and held-out validation indices of a training set (stratified, then capped per class)."""
+    train_idx, val_idx = split_train_val(labels, cfg.val_fraction, cfg.split_seed)
+    train_idx = select_per_class(labels, train_idx, cfg.classes, cfg.train_per_class, cfg.split_seed)
+    val_idx = select_per_class(labels, val_idx, cfg.classes, cfg.val_per_class, cfg.split_seed)
+    _check_nonempty(train_idx, val_idx, cfg)
+    return train_idx, val_idx
+
+
+def fits_in_memory(images: int, channels: int, resolution: int, cache_mb: float) -> bool:
+    """Whether ``images`` decoded at ``resolution`` px take at most ``cache_mb`` MiB."""
+    return images * channels * resolution * resolution <= cache_mb * 2**20
+
+
+def crop_padding(cfg, resolution: int) -> int:
+    return cfg.crop_padding if cfg.crop_padding is not None else resolution // 8
+
+
+def check_classes(names: list[str], where: str) -> None:
+    if len(names) < 2:
+        raise CreamError(f"{where} gives {len(names)} class ({', '.join(names)}); a classifier needs at least two: "
+                         "add class folders or list more data.classes")
 
 
 def _label_map(classes: list[int] | None, total: int) -> torch.Tensor:
@@ -215,11 +295,6 @@ def _as_dict(remap: torch.Tensor) -> dict[int, int]:
 
 def _names(classes: list[str], subset: list[int] | None) -> list[str]:
     return list(classes) if subset is None else [classes[c] for c in subset]
-
-
-def _indices(samples, classes, per_class, seed) -> list[int]:
-    labels = torch.tensor([t for _, t in samples])
-    return select_per_class(labels, torch.arange(len(labels)), classes, per_class, seed).tolist()
 
 
 def _check_nonempty(train_idx, val_idx, cfg) -> None:

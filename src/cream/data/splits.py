@@ -36,7 +36,10 @@ def choose_classes(num_classes: int, n: int, seed: int) -> list[int]:
 
 def select_per_class(labels: torch.Tensor, indices: torch.Tensor, classes: list[int] | None,
                      per_class: int | None, seed: int) -> torch.Tensor:
-    """Keep ``indices`` whose label is in ``classes`` (all if None), at most ``per_class`` each (seeded)."""
+    """Keep ``indices`` whose label is in ``classes`` (all if None), at most ``per_class`` each (a seeded draw).
+
+    ``per_class`` is a cap: a class with fewer images keeps them all.
+    """
     if classes is None and per_class is None:
         return indices
     present = set(labels[indices].tolist())
@@ -49,8 +52,6 @@ def select_per_class(labels: torch.Tensor, indices: torch.Tensor, classes: list[
     for c in wanted:
         idx = indices[labels[indices] == c].numpy()
         if per_class is not None:
-            if len(idx) < per_class:
-                raise CreamError(f"class {c} has only {len(idx)} images, fewer than the {per_class} asked for")
             idx = np.sort(rng.permutation(idx)[:per_class])
         keep.append(idx)
     return torch.from_numpy(np.sort(np.concatenate(keep)))

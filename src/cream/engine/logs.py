@@ -72,8 +72,10 @@ class RunLog:
         write_text_atomic(self.run_dir / name, out.getvalue())
 
     def progress(self, total: int, initial: int, desc: str):
-        return tqdm(total=total, initial=initial, desc=desc, disable=self.quiet or self.run_dir is None,
-                    dynamic_ncols=True, leave=False, file=sys.stderr)
+        """A progress bar on stderr, only when it is a terminal: a file or pipe gets just the per-epoch lines."""
+        shown = not self.quiet and self.run_dir is not None and sys.stderr.isatty()
+        return tqdm(total=total, initial=initial, desc=desc, disable=not shown, dynamic_ncols=True, leave=False,
+                    file=sys.stderr)
 
     def close(self) -> None:
         if self.tb is not None:

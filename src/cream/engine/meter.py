@@ -9,7 +9,7 @@ class EpochSums:
     FIELDS: tuple[str, ...] = ()
 
     def __init__(self, state: dict | None = None):
-        self.sums = dict.fromkeys(self.FIELDS, 0.0) if state is None else dict(state)
+        self.sums = {**dict.fromkeys(self.FIELDS, 0.0), **(state or {})}  # a field new since the checkpoint: 0
 
     def add(self, **values) -> None:
         for k, v in values.items():

@@ -29,11 +29,13 @@ from cream.data import build_data
 from cream.data.splits import derive_seed
 from cream.engine.checkpoint import load_latest, save_atomic
 from cream.engine.context import RunContext
+from cream.engine.health import new_warnings, training_health
 from cream.engine.logs import RunLog, write_text_atomic
 from cream.engine.meter import EpochSums
 from cream.engine.rundir import RunDir, check_same_config, claimed_run, finished_result
 from cream.engine.signals import RunInterrupted, StopRequest
 from cream.errors import CreamError
+from cream.fit import fit_to_data
 from cream.search.board import PrioritizedBoard
 from cream.search.distill import cream_loss, kd_loss
 from cream.search.health import ranking_warnings, standalone_probe
@@ -52,12 +54,16 @@ CLOUD_LIMIT = 20_000  # sampled (cost, accuracy) points kept for search.png (cos
 
 
 def run_search(cfg: SearchRun, force: bool = False) -> dict:
-    """Run (or resume, or just report) the search described by ``cfg``; returns result.json's content."""
+    """Run (or resume, or just report) the search described by ``cfg``; returns result.json's content.
+
+    Keys left null are first taken from the data (``fit_to_data``), and the log says what they became.
+    """
+    cfg, notes = fit_to_data(cfg, "search")
     with claimed_run(cfg.run, OUTPUTS, force) as (ctx, run_dir):
         finished = finished_result(run_dir, to_dict(cfg), cfg.run.resume, "search")
         if finished is not None:
             return finished
-        search = SupernetSearch(cfg, ctx, run_dir)
+        search = SupernetSearch(cfg, ctx, run_dir, notes)
         try:
             search.restore()
             search.train()
@@ -69,22 +75,24 @@ def run_search(cfg: SearchRun, force: bool = False) -> dict:
 class EpochMeter(EpochSums):
     """The search figures of one epoch."""
 
-    FIELDS = ("loss", "kd", "correct", "images", "steps", "distill_steps", "m", "seconds", "skipped")
+    FIELDS = ("loss", "ce", "kd", "correct", "images", "steps", "distill_steps", "m", "seconds", "skipped")
 
     def row(self) -> dict:
         s, steps = self.sums, max(self.sums["steps"], 1)
-        return {"loss": s["loss"] / steps, "kd_loss": s["kd"] / max(s["distill_steps"], 1),
+        return {"loss": s["loss"] / steps, "ce_loss": s["ce"] / steps, "kd_loss": s["kd"] / max(s["distill_steps"], 1),
                 "train_acc": 100 * s["correct"] / max(s["images"], 1),
                 "distill_fraction": s["distill_steps"] / steps, "mean_m": s["m"] / max(s["distill_steps"], 1),
                 "images_per_s": s["images"] / max(s["seconds"], 1e-9), "skipped_steps": int(s["skipped"])}
 
 
 class SupernetSearch:
-    def __init__(self, cfg: SearchRun, ctx: RunContext, run_dir: RunDir):
+    def __init__(self, cfg: SearchRun, ctx: RunContext, run_dir: RunDir, notes: list[str] = ()):
         self.cfg, self.ctx, self.dir = cfg, ctx, run_dir
         s, run = cfg.search, cfg.run
         self.cream = s.algorithm == "cream"
         self.log = RunLog(run_dir.path if ctx.is_main else None, "search", run.quiet)
+        for note in notes:
+            self.log.info(note)
 
         self.plan = plan_from_config(cfg.space, ctx.device, run.channels_last, run.bf16 and ctx.device.type == "cuda")
         if self.plan.latency is not None and ctx.is_main:
@@ -248,10 +256,11 @@ class SupernetSearch:
         kd = kd_loss(logits, teacher_probs) if teacher_probs is not None else torch.zeros((), device=ctx.device)
         loss = cream_loss(ce, kd, m) if teacher_probs is not None else ce
 
-        # One host-device sync per step: loss, KD and correct count, summed over processes.
-        totals = ctx.all_reduce(torch.stack([loss.detach(), kd.detach(), (logits.argmax(1) == y).sum().float(),
+        # One host-device sync per step: loss, CE, KD and correct count, summed over processes.
+        totals = ctx.all_reduce(torch.stack([loss.detach(), ce.detach(), kd.detach(),
+                                             (logits.argmax(1) == y).sum().float(),
                                              torch.tensor(float(len(y)), device=ctx.device)]))
-        loss_sum, kd_sum, correct, images = totals.tolist()
+        loss_sum, ce_sum, kd_sum, correct, images = totals.tolist()
         if not math.isfinite(loss_sum):
             self.on_nonfinite(arch)
             return
@@ -272,8 +281,9 @@ class SupernetSearch:
                 del self.cloud[: CLOUD_LIMIT // 10]
             self.cloud.append([self.plan.cost(arch), accuracy])
         distilled = teacher_probs is not None
-        self.meter.add(loss=loss_sum / ctx.world, kd=kd_sum / ctx.world if distilled else 0.0, correct=correct,
-                       images=images, steps=1, distill_steps=int(distilled), m=m if distilled else 0.0)
+        self.meter.add(loss=loss_sum / ctx.world, ce=ce_sum / ctx.world, kd=kd_sum / ctx.world if distilled else 0.0,
+                       correct=correct, images=images, steps=1, distill_steps=int(distilled),
+                       m=m if distilled else 0.0)
 
     def choose_teacher(self, arch: Arch) -> tuple[int, float]:
         choice = select_teacher(self.cfg.search.teacher, self.board, lambda imgs: self.supernet(imgs, arch),
@@ -338,6 +348,15 @@ class SupernetSearch:
         self.log.info(f"epoch {epoch + 1}/{s.epochs}  loss {row['loss']:.3f}  train {row['train_acc']:.1f}%  "
                       f"ref val {row['ref_val_acc']:.1f}%  board {row['board_size']}  "
                       f"distilled {100 * row['distill_fraction']:.0f}% of steps  {row['images_per_s']:.0f} img/s")
+        for warning in new_warnings(self.training_health(self.history[:-1]), self.training_health(self.history)):
+            self.log.info(f"warning: {warning}")
+
+    def training_health(self, history: list[dict]) -> dict:
+        """Divergence of the supernet's cross-entropy and its training accuracy at chance after the warm-up."""
+        s = self.cfg.search
+        return training_health(history, loss="ce_loss", accuracy="train_acc", what="the supernet's training accuracy",
+                               num_classes=self.data.num_classes, warmup_epochs=s.warmup_epochs, lr_key="search.lr",
+                               lr=s.lr)
 
     # ------------------------------------------------------------------ result
 
@@ -357,7 +376,10 @@ class SupernetSearch:
         batch_acc = {str(e.arch): e.accuracy for e in self.board.entries}
         for r in ranked:
             r["batch_accuracy"] = batch_acc.get(r["arch"])
-        health = self.check_ranking(ranked[0])
+        training = self.training_health(self.history)
+        ranking = self.check_ranking(ranked[0])
+        health = {**ranking, "diverged": training["diverged"], "at_chance": training["at_chance"],
+                  "warnings": training["warnings"] + ranking["warnings"]}
         self.elapsed += time.perf_counter() - self._clock
         self._clock = time.perf_counter()
         plan, best = self.plan, ranked[0]

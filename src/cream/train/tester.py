@@ -17,15 +17,18 @@ from cream.engine.logs import versions, write_text_atomic
 from cream.errors import CreamError
 from cream.space.latency_table import load_latency_table, measured_ms
 from cream.space.net import build_child
-from cream.train.options import command_config
+from cream.train.options import command_config, default_checkpoint
 from cream.train.trainer import net_size
 from cream.train.weights import Weights, load_into, net_for, read_weights
 
 
 def evaluate_checkpoint(keys: dict, data: str | None = None, overrides=()) -> dict:
-    """Test the file ``keys["checkpoint"]`` (other ``test.*`` keys optional); returns test.json's content."""
+    """Test the file ``keys["checkpoint"]`` (other ``test.*`` keys optional); returns test.json's content.
+
+    Without a checkpoint, ``data`` names it: the retrain of that data (runs/retrain/<data name>/best.pth).
+    """
     if not keys.get("checkpoint"):
-        raise CreamError("cream test needs --checkpoint PATH (our .pth, a released .pth.tar or a .safetensors)")
+        keys = {**keys, "checkpoint": default_checkpoint(data)}
     weights = read_weights(keys["checkpoint"])
     return run_test(command_config(EvalRun, weights.config, data, "test", keys, overrides), weights)
 
@@ -65,7 +68,7 @@ def run_test(cfg: EvalRun, weights: Weights) -> dict:
         report = {
             "checkpoint": str(weights.path), "arch": str(arch), "net": spec.to_json(), "weights": headline,
             **{k: results[headline][k] for k in ("top1", "top5", "loss")}, "results": results,
-            "data": {"dataset": cfg.data.dataset, "root": cfg.data.root, "classes": data.classes,
+            "data": {"dataset": cfg.data.dataset, "root": cfg.data.root, "split": data.split, "classes": data.classes,
                      "images": results[headline]["images"]},
             "params": params, "macs": macs, "latency": latency, "latency_table": predicted, "device": str(ctx.device),
             "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "config": to_dict(cfg),

@@ -22,11 +22,13 @@ from cream.data import DataBundle, build_data
 from cream.engine.checkpoint import load_latest, save_atomic
 from cream.engine.context import RunContext
 from cream.engine.evaluate import evaluate
+from cream.engine.health import new_warnings, training_health
 from cream.engine.logs import RunLog, versions, write_text_atomic
 from cream.engine.meter import EpochSums
 from cream.engine.rundir import RunDir, check_same_config, claimed_run, finished_result
 from cream.engine.signals import RunInterrupted, StopRequest
 from cream.errors import CreamError
+from cream.fit import fit_to_data
 from cream.space.arch import Arch
 from cream.space.flops import count_macs, count_params
 from cream.space.net import NetSpec, build_child
@@ -212,13 +214,17 @@ def train_from_scratch(arch: Arch, spec: NetSpec, data: DataBundle, recipe: Retr
 
 
 def run_retrain(cfg: RetrainRun, force: bool = False) -> dict:
-    """Run (or resume, or just report) the retraining described by ``cfg``; returns result.json's content."""
+    """Run (or resume, or just report) the retraining described by ``cfg``; returns result.json's content.
+
+    Keys left null are first taken from the data (``fit_to_data``), and the log says what they became.
+    """
+    cfg, notes = fit_to_data(cfg, "retrain")
     arch, spec = retrain_target(cfg.retrain.arch, cfg.space)
     with claimed_run(cfg.run, OUTPUTS, force) as (ctx, run_dir):
         finished = finished_result(run_dir, to_dict(cfg), cfg.run.resume, "retraining")
         if finished is not None:
             return finished
-        retrain = Retrain(cfg, ctx, run_dir, arch, spec)
+        retrain = Retrain(cfg, ctx, run_dir, arch, spec, notes)
         try:
             retrain.train()
             return retrain.finish()
@@ -229,16 +235,18 @@ def run_retrain(cfg: RetrainRun, force: bool = False) -> dict:
 class Retrain:
     """One retraining run in a run directory: ``ChildTraining`` plus resume, checkpoints, logs and progress."""
 
-    def __init__(self, cfg: RetrainRun, ctx: RunContext, run_dir: RunDir, arch: Arch, spec: NetSpec):
+    def __init__(self, cfg: RetrainRun, ctx: RunContext, run_dir: RunDir, arch: Arch, spec: NetSpec,
+                 notes: list[str] = ()):
         self.cfg, self.ctx, self.dir, self.arch, self.spec = cfg, ctx, run_dir, arch, spec
         r = cfg.retrain
+        self.log = RunLog(run_dir.path if ctx.is_main else None, "retrain", cfg.run.quiet)
+        for note in notes:
+            self.log.info(note)
         self.data = build_data(cfg.data, self.spec.resolution, self.spec.in_chans, "retrain", seed=cfg.run.seed,
                                rank=ctx.rank, world=ctx.world)
         _check_data(self.data, self.spec, cfg.data.batch_size)
         self.steps_per_epoch = len(self.data.train)
         self.macs, self.params = net_size(self.arch, self.spec)
-
-        self.log = RunLog(run_dir.path if ctx.is_main else None, "retrain", cfg.run.quiet)
         ckpt = self.checkpoint_to_resume()
         seed_everything(cfg.run.seed)
         net = build_child(self.arch, self.spec, drop_path_rate=r.drop_path)
@@ -338,6 +346,15 @@ class Retrain:
         self.log.info(f"epoch {epoch + 1}/{self.cfg.retrain.epochs}  loss {row['train_loss']:.3f}  "
                       f"train {row['train_acc']:.1f}%  val {row['val_top1']:.2f}%{ema}  lr {row['lr']:.3g}  "
                       f"{row['images_per_s']:.0f} img/s")
+        for warning in new_warnings(self.training_health(self.history[:-1]), self.training_health(self.history)):
+            self.log.info(f"warning: {warning}")
+
+    def training_health(self, history: list[dict]) -> dict:
+        """Divergence of the training loss and validation accuracy (plain weights) at chance after the warm-up."""
+        r = self.cfg.retrain
+        return training_health(history, loss="train_loss", accuracy="val_top1", what="the validation accuracy",
+                               num_classes=self.spec.num_classes, warmup_epochs=r.warmup_epochs, lr_key="retrain.lr",
+                               lr=r.lr)
 
     # ------------------------------------------------------------------ result
 
@@ -349,7 +366,8 @@ class Retrain:
             "arch": str(self.arch), "net": self.spec.to_json(), "flops": self.macs, "params": self.params,
             "best_epoch": best["epoch"], "best_top1": self.best_top1,
             "final": self.training.final_metrics(self.history[-1]), "weights": "ema" if self.training.ema else "plain",
-            "checkpoint": str(self.dir.file(BEST)), "history": self.history, "elapsed_s": self.elapsed,
+            "checkpoint": str(self.dir.file(BEST)), "history": self.history,
+            "health": self.training_health(self.history), "elapsed_s": self.elapsed,
             "config": to_dict(self.cfg), "versions": versions(),
         }
         if self.ctx.is_main:
