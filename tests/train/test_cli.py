@@ -74,4 +74,4 @@ def test_search_then_retrain_its_result_and_export_a_supernet_path(tiny_fashion_
     capsys.readouterr()
     assert main(["test", "--checkpoint", str(path), "--data", str(tiny_fashion_mnist), "test.latency_batch=4",
                  "test.latency_repeats=2", ONE_THREAD]) == 0
-    assert "(plain weights, 100 images of fashion_mnist)" in capsys.readouterr().out
+    assert "(plain weights, 100 test images of fashion_mnist)" in capsys.readouterr().out
