@@ -32,8 +32,7 @@ def training_health(history: list[dict], *, loss: str, accuracy: str, what: str,
                 f"the training loss rose from {start:.3f} in epoch 1 to {row[loss]:.3f} in epoch {row['epoch']}: "
                 f"the training diverges; {fix}")
             break
-    chance = 100.0 / num_classes
-    line = chance + AT_CHANCE * (100 - chance)
+    chance, line = near_chance(num_classes, AT_CHANCE)
     after_warmup = max(math.ceil(warmup_epochs), 1)
     for row in history:
         if row["epoch"] > after_warmup and row[accuracy] < line:
@@ -44,6 +43,13 @@ def training_health(history: list[dict], *, loss: str, accuracy: str, what: str,
                 "class's images")
             break
     return health
+
+
+def near_chance(num_classes: int, fraction: float) -> tuple[float, float]:
+    """Chance accuracy (%) with ``num_classes`` classes, and the accuracy ``fraction`` of the way from it to 100%,
+    below which an accuracy counts as near chance."""
+    chance = 100.0 / num_classes
+    return chance, chance + fraction * (100 - chance)
 
 
 def new_warnings(before: dict, after: dict) -> list[str]:

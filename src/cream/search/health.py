@@ -13,6 +13,7 @@ from timm.optim import create_optimizer_v2
 
 from cream.engine.context import RunContext
 from cream.engine.evaluate import evaluate
+from cream.engine.health import near_chance
 from cream.space.arch import Arch
 from cream.space.net import NetSpec, build_child
 
@@ -46,10 +47,10 @@ def standalone_probe(arch: Arch, spec: NetSpec, data, ctx: RunContext, steps: in
 
 def ranking_warnings(best_val_top1: float, num_classes: int, probe_val_top1: float | None, epochs: int) -> list[str]:
     """The warnings for a search whose best candidate reached ``best_val_top1`` (%) on search-val."""
-    chance = 100.0 / num_classes
+    chance, line = near_chance(num_classes, NEAR_CHANCE)
     longer = f"train the supernet longer (search.epochs={2 * epochs} or more)"
     warnings = []
-    if best_val_top1 < chance + NEAR_CHANCE * (100 - chance):
+    if best_val_top1 < line:
         warnings.append(f"the supernet's best candidate reaches {best_val_top1:.1f}% search-val, near chance "
                         f"({chance:.1f}%): its ranking of architectures cannot be trusted; {longer}")
     elif probe_val_top1 is not None and best_val_top1 < probe_val_top1 - BELOW_PROBE:
