@@ -56,8 +56,8 @@ def main() -> None:
     p.add_argument("--clock", choices=["wall", "cpu", "both"], default="both",
                    help="cpu time needs --threads 1 on a CPU; both: wall, then cpu")
     p.add_argument("--paths", type=int, default=50)
-    p.add_argument("--rounds", type=int, default=3, help="measurement rounds over all paths")
-    p.add_argument("--calls", type=int, default=7, help="timed calls per path and round (after 2 untimed)")
+    p.add_argument("--rounds", type=int, default=6, help="measurement rounds over all paths")
+    p.add_argument("--calls", type=int, default=20, help="timed calls per path and round (after 2 untimed)")
     p.add_argument("--repeats", type=int, default=20, help="the table's timed passes per op")
     p.add_argument("--warmup", type=int, default=5, help="the table's untimed passes")
     p.add_argument("--seed", type=int, default=0)
