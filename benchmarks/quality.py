@@ -2,8 +2,9 @@
 
 One FLOPs budget (the default search range). Jobs, each a `cream` command in its own run directory:
   - Cream search and SPOS search of the same length, two seeds each (search and retrain seeds both change),
-    then their chosen architectures retrained and tested;
-  - five architectures drawn uniformly from the same FLOPs range, retrained and tested once;
+    then their chosen architectures retrained and tested; or, with `--searched ALGORITHM DIR`, the pick of a
+    finished search (a long one, say) retrained with both seeds;
+  - five architectures drawn uniformly from the same FLOPs range, each retrained with both seeds;
   - a hand-made baseline (every block k5 e6, depths grown to fill the budget), two retrain seeds.
 Every job is skipped when its output exists and resumes when it was interrupted, so
 `python benchmarks/quality.py --resume` picks up where it stopped; a second worker
@@ -14,7 +15,7 @@ The retrain is the default Fashion-MNIST preset shortened to --retrain-epochs (2
 benchmark fits in an afternoon on a 2-core CPU); searches use the default search preset unchanged.
 
     .venv/bin/python benchmarks/quality.py [--out benchmarks/runs/quality] [--resume] [--retrain-epochs 2]
-                                           [search override ...]
+                                           [--searched cream DIR --searched spos DIR] [search override ...]
 """
 
 from __future__ import annotations
@@ -109,14 +110,19 @@ def retrain_and_test(out: Path, name: str, arch: str, seed: int, overrides: list
     return json.loads((run_dir / "test.json").read_text())
 
 
-def candidates(out: Path, overrides: list[str]) -> list[dict]:
+def candidates(out: Path, overrides: list[str], searched: dict[str, str]) -> list[dict]:
     """Every model of the comparison: kind, seed, and its architecture (searched ones: once their search ran)."""
-    models = [{"kind": algorithm, "seed": seed, "search": str(out / f"search-{algorithm}-s{seed}")}
-              for algorithm in ("cream", "spos") for seed in SEEDS]
+    models = []
+    for algorithm in ("cream", "spos"):
+        for seed in SEEDS:
+            given = algorithm in searched
+            models.append({"kind": algorithm, "seed": seed, "given": given,
+                           "search": searched[algorithm] if given else str(out / f"search-{algorithm}-s{seed}")})
     cfg = load_config(SearchRun, preset_path("search", "fashion_mnist"), overrides)
     plan = plan_space(NetSpec.from_config(cfg.space), cfg.space.flops_min, cfg.space.flops_max)
     for i, arch in enumerate(PathSampler(plan, "uniform", seed=12345).distinct(RANDOM_ARCHS, seed=0)):
-        models.append({"kind": "random", "arch": str(arch), "seed": 0, "index": i})
+        for seed in SEEDS:
+            models.append({"kind": "random", "arch": str(arch), "seed": seed, "index": i})
     handmade = Arch.uniform(grow_depths(plan.table, cfg.space.flops_max, HANDMADE_OP), HANDMADE_OP)
     for seed in SEEDS:
         models.append({"kind": "handmade", "arch": str(handmade), "seed": seed})
@@ -124,12 +130,19 @@ def candidates(out: Path, overrides: list[str]) -> list[dict]:
 
 
 def search(out: Path, model: dict, overrides: list[str], wait: bool) -> bool:
-    """Run a searched model's search and take its chosen architecture; False while another worker runs it."""
+    """Run a searched model's search and take its chosen architecture; False while another worker runs it.
+
+    A search given with --searched is never run here, only waited for (with ``wait``) until it has finished."""
     run_dir = Path(model["search"])
-    if not run_job(f"{model['kind']} search seed {model['seed']}",
-                   cream("search", "fashion_mnist", f"search.algorithm={model['kind']}", f"run.seed={model['seed']}",
-                         f"run.out_dir={run_dir}", "--quiet", *overrides),
-                   run_dir / "result.json", out, wait):
+    if model["given"]:
+        while not (run_dir / "result.json").exists():
+            if not wait:
+                return False
+            time.sleep(30)
+    elif not run_job(f"{model['kind']} search seed {model['seed']}",
+                     cream("search", "fashion_mnist", f"search.algorithm={model['kind']}", f"run.seed={model['seed']}",
+                           f"run.out_dir={run_dir}", "--quiet", *overrides),
+                     run_dir / "result.json", out, wait):
         return False
     result = json.loads((run_dir / "result.json").read_text())
     model.update(arch=result["arch"], search_minutes=result["elapsed_s"] / 60)
@@ -142,9 +155,12 @@ def summarize(models: list[dict]) -> list[dict]:
                         ("handmade", "hand-made k5e6")):
         group = [m for m in models if m["kind"] == kind]
         top1 = [m["test"]["top1"] for m in group]
+        archs = sorted({m["arch"] for m in group})
+        arch_means = {a: statistics.mean(m["test"]["top1"] for m in group if m["arch"] == a) for a in archs}
         rows.append({
-            "label": label, "archs": sorted({m["arch"] for m in group}), "n": len(group),
-            "top1_mean": statistics.mean(top1), "top1_spread": (max(top1) - min(top1)) / 2, "top1_best": max(top1),
+            "label": label, "archs": archs, "n": len(group), "arch_top1_means": arch_means,
+            "top1_mean": statistics.mean(top1), "top1_spread": (max(top1) - min(top1)) / 2,
+            "top1_best": max(arch_means.values()),
             "params_M": statistics.mean(m["test"]["params"] for m in group),
             "macs_M": statistics.mean(m["test"]["macs"] for m in group),
             "latency_ms_b1": statistics.mean(m["test"]["latency"][0]["ms"] for m in group),
@@ -153,8 +169,8 @@ def summarize(models: list[dict]) -> list[dict]:
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| model | runs | test top-1 (%) mean ± half-range | best | params (M) | multiply-adds (M) | "
-             "CPU latency, batch 1 (ms) | architectures |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | runs | test top-1 (%) mean ± half-range | best architecture's mean | params (M) | "
+             "multiply-adds (M) | CPU latency, batch 1 (ms) | architectures |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['label']} | {r['n']} | {r['top1_mean']:.2f} ± {r['top1_spread']:.2f} | "
                      f"{r['top1_best']:.2f} | {r['params_M']:.2f} | {r['macs_M']:.2f} | {r['latency_ms_b1']:.2f} | "
@@ -170,6 +186,9 @@ def main() -> None:
     parser.add_argument("--reverse", action="store_true",
                         help="take the models in reverse order: run a second worker beside the first")
     parser.add_argument("--retrain-epochs", type=int, default=2, help="epochs of every retrain")
+    parser.add_argument("--searched", nargs=2, action="append", default=[], metavar=("ALGORITHM", "DIR"),
+                        help="retrain the pick of this search (cream or spos; waited for if still running) "
+                             "instead of searching")
     parser.add_argument("overrides", nargs="*", help="search overrides shared by every search (e.g. search.epochs=8)")
     args = parser.parse_args()
     out = Path(args.out)
@@ -179,7 +198,12 @@ def main() -> None:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.time()
-    models = candidates(out, args.overrides)
+    searched = dict(args.searched)
+    for algorithm, run_dir in searched.items():
+        if algorithm not in ("cream", "spos") or not Path(run_dir).is_dir():
+            raise SystemExit(f"--searched {algorithm} {run_dir}: give cream or spos and the folder of a search "
+                             "(finished, or still running: its pick is retrained once its result.json exists)")
+    models = candidates(out, args.overrides, searched)
     order = list(reversed(models)) if args.reverse else models
     for wait in (False, True):  # first the jobs no other worker holds, then wait for the rest
         for m in order:
