@@ -273,3 +273,14 @@ def test_strata_spread_the_paths_over_the_flops_range(supernet_ckpt, tmp_path, t
     low, high = plan.table.macs(plan.smallest), plan.table.macs(plan.largest)
     bins = [min(int(3 * (plan.table.macs(a) - low) / (high - low)), 2) for a in archs]
     assert len(set(archs)) == 6 and bins == [0, 0, 1, 1, 2, 2]
+
+
+def test_a_supernet_searched_without_a_flops_limit_gives_valid_json(supernet_ckpt, tmp_path, training):
+    ckpt = torch.load(supernet_ckpt, weights_only=False)
+    ckpt["config"]["space"]["flops_max"] = None  # searched with space.flops_max=null
+    torch.save(ckpt, supernet_ckpt)
+    out = tmp_path / "unlimited"
+    run_study(config(supernet_ckpt, out, paths=3), log=lambda _: None)
+    for name in ("study.json", "rankcorr.json"):
+        text = (out / name).read_text()
+        assert "Infinity" not in text and json.loads(text)["flops_range"] == [0, None]

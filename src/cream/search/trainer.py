@@ -43,7 +43,7 @@ from cream.search.meta import MetaMatchingNetwork, meta_update, select_teacher
 from cream.search.sampler import PathSampler
 from cream.search.selection import evaluate_path, select_final
 from cream.space.arch import Arch
-from cream.space.budget import plan_from_config
+from cream.space.budget import json_limit, plan_from_config
 from cream.space.supernet import Supernet
 
 CHECKPOINT = "last.pth"
@@ -387,8 +387,8 @@ class SupernetSearch:
             "arch": best["arch"], "flops": best["flops"], "params": best["params"],
             "latency_ms": best.get("latency_ms"), "val_top1": best["val_top1"], "algorithm": s.algorithm,
             "net": plan.spec.to_json(), "depths": list(plan.depths),
-            "flops_range": [plan.flops_min, _limit(plan.flops_max)],
-            "latency_range": [plan.latency_min, _limit(plan.latency_max)] if plan.latency else None,
+            "flops_range": [plan.flops_min, json_limit(plan.flops_max)],
+            "latency_range": [plan.latency_min, json_limit(plan.latency_max)] if plan.latency else None,
             "latency_table": _table_summary(plan.latency), "candidates": ranked,
             "board": [r for r in ranked if r["batch_accuracy"] is not None],
             "counters": self.counters, "history": self.history, "health": health, "elapsed_s": self.elapsed,
@@ -418,10 +418,6 @@ class SupernetSearch:
         for warning in warnings:
             self.log.info(f"warning: {warning}")
         return {"probe_steps": s.probe_steps, "probe_val_top1": probe, "warnings": warnings}
-
-
-def _limit(value: float) -> float | None:
-    return value if math.isfinite(value) else None  # JSON has no infinity: null is no limit
 
 
 def _table_summary(table) -> dict | None:
