@@ -200,9 +200,8 @@ def main() -> None:
     start = time.time()
     searched = dict(args.searched)
     for algorithm, run_dir in searched.items():
-        if algorithm not in ("cream", "spos") or not Path(run_dir).is_dir():
-            raise SystemExit(f"--searched {algorithm} {run_dir}: give cream or spos and the folder of a search "
-                             "(finished, or still running: its pick is retrained once its result.json exists)")
+        if algorithm not in ("cream", "spos"):
+            raise SystemExit(f"--searched {algorithm} {run_dir}: the algorithm is cream or spos")
     models = candidates(out, args.overrides, searched)
     order = list(reversed(models)) if args.reverse else models
     for wait in (False, True):  # first the jobs no other worker holds, then wait for the rest
