@@ -375,7 +375,7 @@ def finish(folder: StudyFolder) -> dict:
     panel = {**report, "label": f"{header['algorithm']} supernet", "ws": ws, "sa": sa,
              "flops": [r["flops"] for r in rows]}
     epochs = header["config"]["retrain"]["epochs"]
-    plot_rank_correlation(folder.path / "rankcorr.png", [panel], f"weight-sharing vs stand-alone accuracy "
+    plot_rank_correlation(folder.path / "rankcorr.png", [panel], f"weight-sharing vs stand-alone accuracy\n"
                           f"(stand-alone: {epochs} epoch{'s' * (epochs != 1)} from scratch)")
     return report
 
