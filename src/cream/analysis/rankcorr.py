@@ -31,13 +31,13 @@ from cream.config import RankCorrRun, build, load_config, to_dict
 from cream.data import build_data
 from cream.engine.checkpoint import load_checkpoint
 from cream.engine.context import setup_context
-from cream.engine.logs import versions, write_text_atomic
+from cream.engine.logs import json_number, versions, write_text_atomic
 from cream.engine.rundir import check_same_config
 from cream.errors import CreamError
 from cream.search.sampler import PathSampler
 from cream.search.selection import evaluate_path
 from cream.space.arch import Arch
-from cream.space.budget import json_limit, plan_space
+from cream.space.budget import plan_space
 from cream.space.net import NetSpec
 from cream.space.supernet import Supernet
 from cream.train.trainer import train_from_scratch
@@ -282,7 +282,7 @@ def run_study(cfg: RankCorrRun, shard: tuple[int, int] = (1, 1), force: bool = F
     header = {"kind": "cream-rankcorr", "supernet": str(s.supernet), "supernet_sha256": _file_sha256(s.supernet),
               "algorithm": ckpt["config"]["search"]["algorithm"], "weights": "ema" if ema else "plain",
               "net": spec.to_json(), "depths": list(plan.depths),
-              "flops_range": [plan.flops_min, json_limit(plan.flops_max)], "paths": [str(a) for a in archs],
+              "flops_range": [plan.flops_min, json_number(plan.flops_max)], "paths": [str(a) for a in archs],
               "config": to_dict(cfg), "versions": versions()}
     folder = StudyFolder(cfg.run.out_dir)
     folder.begin(header, force, cfg.run.resume)

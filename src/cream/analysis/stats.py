@@ -8,11 +8,7 @@ import warnings
 import numpy as np
 from scipy import stats
 
-
-def _finite_or_none(value: float) -> float | None:
-    """JSON has no NaN: an undefined statistic (e.g. all scores equal) is reported as null."""
-    value = float(value)
-    return value if math.isfinite(value) else None
+from cream.engine.logs import json_number
 
 
 def fmt(value: float | None) -> str:
@@ -29,9 +25,9 @@ def rank_correlation(x, y) -> dict:
         warnings.simplefilter("ignore", stats.ConstantInputWarning)  # reported as None instead
         kendall = stats.kendalltau(x, y)
         spearman = stats.spearmanr(x, y)
-    return {"n": len(x), "kendall_tau": _finite_or_none(kendall.statistic),
-            "kendall_p": _finite_or_none(kendall.pvalue), "spearman_rho": _finite_or_none(spearman.statistic),
-            "spearman_p": _finite_or_none(spearman.pvalue)}
+    return {"n": len(x), "kendall_tau": json_number(kendall.statistic),
+            "kendall_p": json_number(kendall.pvalue), "spearman_rho": json_number(spearman.statistic),
+            "spearman_p": json_number(spearman.pvalue)}
 
 
 def bootstrap_tau(x, y, resamples: int = 2000, seed: int = 0, confidence: float = 0.95) -> dict:
@@ -40,7 +36,7 @@ def bootstrap_tau(x, y, resamples: int = 2000, seed: int = 0, confidence: float 
     rng = np.random.default_rng(seed)
     taus = np.asarray([_tau(x[i], y[i]) for i in (rng.integers(0, len(x), len(x)) for _ in range(resamples))])
     low, high, valid = _percentile_interval(taus, confidence)
-    return {"low": _finite_or_none(low), "high": _finite_or_none(high), "confidence": confidence,
+    return {"low": json_number(low), "high": json_number(high), "confidence": confidence,
             "resamples": resamples, "valid_resamples": valid, "seed": seed}
 
 
@@ -94,6 +90,6 @@ def bootstrap_tau_difference(ws_a, sa_a, ws_b, sa_b, resamples: int = 5000, seed
         diffs.append(_tau(ws_a[i], sa_a[i]) - _tau(ws_b[i], sa_b[i]))
     low, high, valid = _percentile_interval(np.asarray(diffs), confidence)
     point = _tau(ws_a, sa_a) - _tau(ws_b, sa_b)
-    return {"tau_difference": _finite_or_none(point), "low": _finite_or_none(low), "high": _finite_or_none(high),
+    return {"tau_difference": json_number(point), "low": json_number(low), "high": json_number(high),
             "confidence": confidence, "resamples": resamples, "valid_resamples": valid, "seed": seed,
             "significant": bool(valid) and not low <= 0.0 <= high}

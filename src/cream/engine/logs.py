@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import math
 import platform
 import sys
 from pathlib import Path
@@ -21,6 +22,12 @@ def write_text_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     tmp.replace(path)
+
+
+def json_number(value: float) -> float | None:
+    """``value`` as JSON can hold it: null for infinity (no limit) and NaN (an undefined statistic)."""
+    value = float(value)
+    return value if math.isfinite(value) else None
 
 
 def versions() -> dict:

@@ -30,7 +30,7 @@ from cream.data.splits import derive_seed
 from cream.engine.checkpoint import load_latest, save_atomic
 from cream.engine.context import RunContext
 from cream.engine.health import new_warnings, training_health
-from cream.engine.logs import RunLog, write_text_atomic
+from cream.engine.logs import RunLog, json_number, write_text_atomic
 from cream.engine.meter import EpochSums
 from cream.engine.rundir import RunDir, check_same_config, claimed_run, finished_result
 from cream.engine.signals import RunInterrupted, StopRequest
@@ -43,7 +43,7 @@ from cream.search.meta import MetaMatchingNetwork, meta_update, select_teacher
 from cream.search.sampler import PathSampler
 from cream.search.selection import evaluate_path, select_final
 from cream.space.arch import Arch
-from cream.space.budget import json_limit, plan_from_config
+from cream.space.budget import plan_from_config
 from cream.space.supernet import Supernet
 
 CHECKPOINT = "last.pth"
@@ -387,8 +387,8 @@ class SupernetSearch:
             "arch": best["arch"], "flops": best["flops"], "params": best["params"],
             "latency_ms": best.get("latency_ms"), "val_top1": best["val_top1"], "algorithm": s.algorithm,
             "net": plan.spec.to_json(), "depths": list(plan.depths),
-            "flops_range": [plan.flops_min, json_limit(plan.flops_max)],
-            "latency_range": [plan.latency_min, json_limit(plan.latency_max)] if plan.latency else None,
+            "flops_range": [plan.flops_min, json_number(plan.flops_max)],
+            "latency_range": [plan.latency_min, json_number(plan.latency_max)] if plan.latency else None,
             "latency_table": _table_summary(plan.latency), "candidates": ranked,
             "board": [r for r in ranked if r["batch_accuracy"] is not None],
             "counters": self.counters, "history": self.history, "health": health, "elapsed_s": self.elapsed,

@@ -104,11 +104,6 @@ def _check_range(low, high, names=("flops_min", "flops_max"), unit="million mult
         raise CreamError(f"{what} range is empty: {names[0]}={low} is above {names[1]}={high}")
 
 
-def json_limit(value: float) -> float | None:
-    """A range's upper limit as JSON can hold it: null where there is none (math.inf)."""
-    return value if math.isfinite(value) else None
-
-
 def plan_space(spec: NetSpec, flops_min: float, flops_max: float | None, depths=None,
                latency: LatencyTable | None = None, latency_min: float = 0.0,
                latency_max: float | None = None) -> SpacePlan:
