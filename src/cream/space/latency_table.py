@@ -62,11 +62,13 @@ class LatencyTable:
 
     def fastest(self, depths) -> Arch:
         """The path of least predicted latency at these depths (the quickest op at every position)."""
-        return Arch(tuple(tuple(min(range(len(b)), key=b.__getitem__) for b in stage[:d])
-                          for stage, d in zip(self.block_ms, depths)))
+        return self._extreme(depths, min)
 
     def slowest(self, depths) -> Arch:
-        return Arch(tuple(tuple(max(range(len(b)), key=b.__getitem__) for b in stage[:d])
+        return self._extreme(depths, max)
+
+    def _extreme(self, depths, pick) -> Arch:
+        return Arch(tuple(tuple(pick(range(len(b)), key=b.__getitem__) for b in stage[:d])
                           for stage, d in zip(self.block_ms, depths)))
 
     def describe(self) -> str:
@@ -213,16 +215,34 @@ def load_latency_table(path, spec: NetSpec, device: torch.device | None = None, 
 
     Any difference is a one-line error that names it and gives the command that makes the right table.
     """
-    kind = device.type if device is not None else "cpu"
-    make = make_command(spec, kind, channels_last=channels_last is not False, bf16=bool(bf16))
-    path = Path(path)
+    table = _read_table(Path(path), spec, device, channels_last, bf16)
+    _check_table(table, Path(path), spec, device, channels_last, bf16)
+    return table
+
+
+def load_to_measure(path, spec: NetSpec) -> LatencyTable:
+    """A table for ``spec`` made on this machine, to measure a net beside its prediction (``cream arch``)."""
+    table = _read_table(Path(path), spec)
+    _check_table(table, Path(path), spec)
+    _check_table(table, Path(path), spec, torch.device(table.device))
+    return table
+
+
+def _read_table(path: Path, spec: NetSpec, device: torch.device | None = None, channels_last: bool | None = None,
+                bf16: bool | None = None) -> LatencyTable:
+    make = make_command(spec, device.type if device is not None else "cpu", channels_last=channels_last is not False,
+                        bf16=bool(bf16))
     if not path.is_file():
         raise CreamError(f"latency table {path} does not exist; make it with: {make}")
     try:
-        table = parse_latency_table(json.loads(path.read_text()))
+        return parse_latency_table(json.loads(path.read_text()))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError, TypeError) as e:
         reason = e.msg if isinstance(e, json.JSONDecodeError) else str(e)
         raise CreamError(f"latency table {path} is not readable ({reason}); make it again with: {make}") from None
+
+
+def _check_table(table: LatencyTable, path: Path, spec: NetSpec, device: torch.device | None = None,
+                 channels_last: bool | None = None, bf16: bool | None = None) -> None:
     ours, found = net_identity(spec), []
     for k in NET_KEYS:
         if table.net[k] != ours[k]:
@@ -234,13 +254,7 @@ def load_latency_table(path, spec: NetSpec, device: torch.device | None = None, 
         if value is not None and getattr(table, name) != value:
             found.append(f"{name}={getattr(table, name)} (this run: {value})")
     if found:
+        kind = device.type if device is not None else "cpu"
         make = make_command(spec, kind, table.batch, table.threads, table.channels_last if channels_last is None
                             else channels_last, table.bf16 if bf16 is None else bf16)
         raise CreamError(f"latency table {path} was made for {'; '.join(found)}; make one for this run with: {make}")
-    return table
-
-
-def load_to_measure(path, spec: NetSpec) -> LatencyTable:
-    """A table for ``spec`` made on this machine, to measure a net beside its prediction (``cream arch``)."""
-    table = load_latency_table(path, spec)
-    return load_latency_table(path, spec, torch.device(table.device))
