@@ -19,6 +19,8 @@ from typing import Any
 import yaml
 
 from cream.errors import CreamError
+from cream.space.arch import NUM_OPS
+from cream.space.report import op_name
 from cream.space.zoo import PAPER_ARCHS, README_NAMES, name_note, paper_model
 
 # Every key of the paper's lib/config.py, and MODEL_SELECTION: the README's spelling of NET.SELECTION.
@@ -490,11 +492,8 @@ SCHEDULE_KEYS = frozenset("WARMUP_LR WARMUP_EPOCHS MIN_LR DECAY_EPOCHS DECAY_RAT
 
 def _probs(path: Path, value) -> list[float]:
     """PRE_PROB: six per-op probabilities, written as a tuple like ``(0.05,0.2,0.05,0.5,0.05,0.15)``."""
-    if isinstance(value, (tuple, list)) and len(value) == len(PRE_PROB_OPS) and \
+    if isinstance(value, (tuple, list)) and len(value) == NUM_OPS and \
             all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in value):
         return [float(p) for p in value]
     raise CreamError(f"{path}: SUPERNET.PRE_PROB {value!r} is not six numbers like (0.05,0.2,0.05,0.5,0.05,0.15), "
-                     "one per op (k3e4, k3e6, k5e4, k5e6, k7e4, k7e6)")
-
-
-PRE_PROB_OPS = ("k3e4", "k3e6", "k5e4", "k5e6", "k7e4", "k7e6")
+                     f"one per op ({', '.join(op_name(op) for op in range(NUM_OPS))})")

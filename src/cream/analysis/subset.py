@@ -152,7 +152,7 @@ def _listed_subset(src, image_list, all_names, samples, val_per_class, seed) -> 
             raise CreamError(f"the image list names {split}/{rel} twice (as {entry!r} and once more); list each "
                              "image once")
         files[split].add(rel)
-    chosen = sorted({all_names.index(rel.split("/")[0]) for split in SPLITS for rel in files[split]})
+    chosen = sorted(all_names.index(name) for name in {rel.split("/")[0] for split in SPLITS for rel in files[split]})
     listed = {split: sorted(files[split]) for split in SPLITS}
     if not listed["val"]:
         listed["val"] = _draw(src, "val", samples["val"], all_names, chosen, val_per_class, seed)
