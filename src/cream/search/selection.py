@@ -31,15 +31,14 @@ def select_final(supernet: Supernet, candidates: list[Arch], plan: SpacePlan, da
     if not in_budget:
         raise CreamError(f"no candidate path lies inside {plan.budget_text()}, so nothing can be selected; "
                          "widen the range or train longer so the board fills")
-    results, costs = [], {}
+    results = []
     for arch in in_budget:
         metrics = evaluate_path(supernet, arch, data, ctx, bn_batches, val_images)
         row = {"arch": str(arch), "flops": plan.table.macs(arch), "params": plan.table.params(arch)}
         if plan.latency is not None:
             row["latency_ms"] = plan.latency.ms(arch)
         results.append({**row, "val_top1": metrics["top1"], "val_top5": metrics["top5"], "val_loss": metrics["loss"]})
-        costs[row["arch"]] = plan.cost(arch)
         latency = f"  {row['latency_ms']:.3g} ms" if plan.latency is not None else ""
         log(f"  candidate {arch}  {row['flops']:.2f} M{latency}  search-val top-1 {metrics['top1']:.2f}%")
-    results.sort(key=lambda r: (-r["val_top1"], costs[r["arch"]]))
+    results.sort(key=lambda r: (-r["val_top1"], r.get("latency_ms", r["flops"])))  # plan.cost of each row
     return results
