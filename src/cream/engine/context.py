@@ -29,8 +29,13 @@ class RunContext:
     def distributed(self) -> bool:
         return self.world > 1
 
+    @property
+    def uses_bf16(self) -> bool:
+        """bf16 autocast is asked for and available: on CUDA only."""
+        return self.bf16 and self.device.type == "cuda"
+
     def autocast(self):
-        if self.bf16 and self.device.type == "cuda":
+        if self.uses_bf16:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 

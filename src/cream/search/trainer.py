@@ -94,7 +94,7 @@ class SupernetSearch:
         for note in notes:
             self.log.info(note)
 
-        self.plan = plan_from_config(cfg.space, ctx.device, run.channels_last, run.bf16 and ctx.device.type == "cuda")
+        self.plan = plan_from_config(cfg.space, ctx.device, run.channels_last, ctx.uses_bf16)
         if self.plan.latency is not None and ctx.is_main:
             self.keep_latency_table()
         self.data = build_data(cfg.data, self.plan.spec.resolution, cfg.space.in_chans, "search", seed=run.seed,

@@ -40,8 +40,7 @@ def run_test(cfg: EvalRun, weights: Weights) -> dict:
         arch, spec = net_for(weights, t.arch, t.resolution)
         table = None
         if t.latency_table:
-            table = load_latency_table(t.latency_table, spec, ctx.device, ctx.channels_last,
-                                       ctx.bf16 and ctx.device.type == "cuda")
+            table = load_latency_table(t.latency_table, spec, ctx.device, ctx.channels_last, ctx.uses_bf16)
         data = build_data(cfg.data, spec.resolution, spec.in_chans, "test")
         if data.num_classes != spec.num_classes:
             raise CreamError(f"{weights.path} has {spec.num_classes} classes but the test data has "
