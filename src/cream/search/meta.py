@@ -62,6 +62,11 @@ def select_teacher(mode: str, board: PrioritizedBoard, student_forward=None, met
     return TeacherChoice(int(index), weight)
 
 
+def flat(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """The tensors' elements in one vector (a single copy kernel)."""
+    return torch.cat([t.reshape(-1) for t in tensors])
+
+
 def meta_update(supernet: nn.Module, arch, meta_net: MetaMatchingNetwork, meta_optimizer, board: PrioritizedBoard,
                 kd_slice, ce_slice, student_lr: float, clip: float = 1.0, reduce_grads=None) -> float:
     """One update of the meta network through a simulated student step; the supernet is left untouched.
@@ -74,9 +79,11 @@ def meta_update(supernet: nn.Module, arch, meta_net: MetaMatchingNetwork, meta_o
 
     kd_slice: (images, teacher softmax outputs); ce_slice: (images, labels). Returns the judged CE.
     """
-    path_ids = {id(p) for p in supernet.path_parameters(arch)}
+    path_ids = {id(t) for _, t in supernet.path_state(arch)}
     params = {n: p for n, p in supernet.named_parameters() if id(p) in path_ids}
-    buffers = {n: b.clone() for n, b in supernet.named_buffers()}  # simulated steps must not move BN statistics
+    # Simulated steps must not move BN statistics: the path's buffers are copied (only the path's, since a
+    # GPU step here is bound by kernel launches, one per tensor).
+    buffers = {n: b.clone() for n, b in supernet.named_buffers() if id(b) in path_ids}
 
     def student(weights, x):
         return functional_call(supernet, {**weights, **buffers}, (x, arch))
@@ -84,14 +91,20 @@ def meta_update(supernet: nn.Module, arch, meta_net: MetaMatchingNetwork, meta_o
     x_kd, teacher_probs = kd_slice
     kd_grads = torch.autograd.grad(kd_loss(student(params, x_kd).float(), teacher_probs), list(params.values()),
                                    allow_unused=True)
+    names = [n for n, g in zip(params, kd_grads) if g is not None]  # the tensors the KD loss moves
+    grads = [g for g in kd_grads if g is not None]
     scores = match_scores(lambda x: student(params, x), meta_net, board)
     m = torch.sigmoid(scores[scores.detach().argmax()])
-    updated = {n: (p.detach() if g is None else p.detach() - student_lr * m.detach() * g).requires_grad_()
-               for (n, p), g in zip(params.items(), kd_grads)}
+    # w' = w - lr * m * grad, for all tensors in two multi-tensor ops; the others stay as they are
+    steps = torch._foreach_mul(grads, student_lr * m.detach())
+    stepped = torch._foreach_sub([params[n].detach() for n in names], steps)
+    updated = {n: p.detach() for n, p in params.items()}
+    updated.update((n, w.requires_grad_()) for n, w in zip(names, stepped))
     x_ce, y_ce = ce_slice
     judged = F.cross_entropy(student(updated, x_ce).float(), y_ce)
-    ce_grads = torch.autograd.grad(judged, list(updated.values()), allow_unused=True)
-    dj_dm = -student_lr * sum((a * b).sum() for a, b in zip(ce_grads, kd_grads) if a is not None and b is not None)
+    ce_grads = torch.autograd.grad(judged, [updated[n] for n in names], allow_unused=True)
+    pairs = [(a, g) for a, g in zip(ce_grads, grads) if a is not None]
+    dj_dm = -student_lr * torch.dot(flat([a for a, _ in pairs]), flat([g for _, g in pairs]))
 
     meta_optimizer.zero_grad(set_to_none=True)
     meta_grads = torch.autograd.grad(m, list(meta_net.parameters()), grad_outputs=dj_dm.detach(), allow_unused=True)
