@@ -276,10 +276,11 @@ class SupernetSearch:
 
         accuracy = 100 * correct / images
         if prioritized:
-            self.offer_to_board(arch, accuracy, x, logits)
+            cost = self.plan.cost(arch)
+            self.offer_to_board(arch, accuracy, cost, x, logits)
             if len(self.cloud) >= CLOUD_LIMIT:
                 del self.cloud[: CLOUD_LIMIT // 10]
-            self.cloud.append([self.plan.cost(arch), accuracy])
+            self.cloud.append([cost, accuracy])
         distilled = teacher_probs is not None
         self.meter.add(loss=loss_sum / ctx.world, ce=ce_sum / ctx.world, kd=kd_sum / ctx.world if distilled else 0.0,
                        correct=correct, images=images, steps=1, distill_steps=int(distilled),
@@ -311,8 +312,7 @@ class SupernetSearch:
                     clip=s.clip_grad, reduce_grads=average)
         self.counters["meta_updates"] += 1
 
-    def offer_to_board(self, arch: Arch, accuracy: float, x, logits) -> None:
-        cost = self.plan.cost(arch)
+    def offer_to_board(self, arch: Arch, accuracy: float, cost: float, x, logits) -> None:
         on_board = any(e.arch == arch for e in self.board.entries)
         if not on_board and not self.board.admits(accuracy, cost):
             return
