@@ -36,7 +36,11 @@ def test_space_prints_depths_paths_and_covered_range(capsys):
     (["arch", "cream_14", "--width", "wide"], "not a number"),
     (["latency-table", "--out", "t.json"], "needs --resolution R"),
     (["latency-table", "--resolution", "28", "--bf16", "--out", "t.json"], "--bf16 is for --device cuda"),
-    (["space", "--resolution", "28", "--latency-max", "5"], "--latency-max needs --latency-table FILE"),
+    (["space", "--resolution", "28", "--latency-max", "5"], "latency_min and latency_max need a latency table"),
+    (["space", *FM, "--flops-max", "8", "--latency-min", "3"], "latency_min and latency_max need a latency table "
+                                                               "(--latency-table FILE, or space.latency_table=FILE); "
+                                                               "make one with: cream latency-table --device cpu "
+                                                               "--resolution 28 --in-chans 1"),
     (["arch", "3-3-3-3-3", *FM, "--latency-table", "nowhere.json"], "latency table nowhere.json does not exist"),
 ])
 def test_errors_are_one_line_on_stderr_with_nonzero_exit(args, message):

@@ -79,8 +79,6 @@ def cmd_space(args):
 
     if args.flops_max is None and args.latency_max is None:
         raise CreamError("cream space needs a budget: --flops-max B, or --latency-table FILE --latency-max MS, or both")
-    if args.latency_max is not None and not args.latency_table:
-        raise CreamError("--latency-max needs --latency-table FILE (made by cream latency-table)")
     spec = _net_spec(args, args.resolution)
     latency = load_latency_table(args.latency_table, spec) if args.latency_table else None
     print(space_report(plan_space(spec, args.flops_min, args.flops_max, None, latency, args.latency_min,
@@ -102,8 +100,13 @@ def cmd_latency_table(args):
     print(f"wrote {args.out}; search with it: cream search space.latency_table={args.out} space.latency_max=MS")
 
 
+def _is_main_process() -> bool:
+    """True unless this is one of torchrun's other processes: only the first one prints."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def _print_note(note: str | None) -> None:
-    if note and os.environ.get("RANK", "0") == "0":
+    if note and _is_main_process():
         print(note)
 
 
@@ -119,7 +122,7 @@ def _official(args, kind: str):
         overrides.insert(0, args.config)  # argparse took the first override for the preset
     paper, ours = split_overrides(overrides)
     official = translate(args.official, kind, paper)
-    if os.environ.get("RANK", "0") == "0":
+    if _is_main_process():
         print(official.report())
         for line in official.warnings:
             print(f"warning: {line}", file=sys.stderr)
@@ -160,7 +163,7 @@ def cmd_search(args):
     if cfg is None:
         return
     result = run_search(cfg, force=args.force)
-    if os.environ.get("RANK", "0") != "0":
+    if not _is_main_process():
         return
     done = "already finished: " if result.get("already_finished") else ""
     latency = f"{result['latency_ms']:.3g} ms predicted latency, " if result.get("latency_ms") is not None else ""
@@ -246,7 +249,7 @@ def cmd_retrain(args):
     if args.init:
         cfg.retrain.init = args.init
     result = run_retrain(cfg, force=args.force)
-    if os.environ.get("RANK", "0") != "0":
+    if not _is_main_process():
         return
     done = "already finished: " if result.get("already_finished") else ""
     print(f"{done}retrained {result['arch']}: best val top-1 {result['best_top1']:.2f}% at epoch "
@@ -275,7 +278,7 @@ def cmd_test(args):
                                        if k not in ("dataset", "root")}
         keys, overrides = {**official.values.get("test", {}), **keys}, official.overrides(skip=("test",)) + overrides
     report = evaluate_checkpoint(keys, args.data, overrides)
-    if os.environ.get("RANK", "0") != "0":
+    if not _is_main_process():
         return
     for name, r in report["results"].items():
         print(f"test top-1 {r['top1']:.2f}%  top-5 {r['top5']:.2f}%  loss {r['loss']:.4f}  ({name} weights, "

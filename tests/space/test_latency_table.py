@@ -113,6 +113,13 @@ def test_a_flops_budget_that_lowers_the_resolution_refuses_the_table_for_the_old
         plan_space(spec, 0, tight, latency=table, latency_max=1000)
 
 
+@pytest.mark.parametrize("kwargs", [{"latency_min": 3}, {"latency_max": 5}, {"latency_min": 3, "latency_max": 5}])
+def test_a_latency_limit_without_a_table_is_refused_not_ignored(kwargs):
+    with pytest.raises(CreamError, match=r"^latency_min and latency_max need a latency table \(--latency-table FILE, "
+                                         rf"or space.latency_table=FILE\); make one with: {MAKE}$"):
+        plan_space(SPEC, 0, 8, **kwargs)
+
+
 def test_a_latency_range_without_a_table_is_refused_with_the_command_to_make_one():
     space = SpaceConfig(latency_max=5.0)
     with pytest.raises(CreamError, match="^space.latency_min and space.latency_max need space.latency_table=FILE; "

@@ -69,7 +69,7 @@ def plan_from_config(space, device=None, channels_last: bool | None = None, bf16
     if space.latency_table:
         device = None if space.latency_any_device else device
         latency = load_latency_table(space.latency_table, spec, device, channels_last, bf16)
-    elif space.latency_min or space.latency_max is not None:
+    elif space.latency_min or space.latency_max is not None:  # as plan_space, but with the keys and the device
         raise CreamError("space.latency_min and space.latency_max need space.latency_table=FILE; make one with: "
                          + make_command(spec, device.type if device is not None else "cpu"))
     return plan_space(spec, space.flops_min, space.flops_max, space.depths, latency, space.latency_min,
@@ -109,6 +109,9 @@ def plan_space(spec: NetSpec, flops_min: float, flops_max: float | None, depths=
                latency_max: float | None = None) -> SpacePlan:
     """Depths (from the budget unless given) and resolution for [flops_min, flops_max] M multiply-adds and, with
     a latency table, [latency_min, latency_max] ms of predicted latency. A limit of None is no limit."""
+    if latency is None and (latency_min or latency_max is not None):
+        raise CreamError("latency_min and latency_max need a latency table (--latency-table FILE, or "
+                         f"space.latency_table=FILE); make one with: {make_command(spec, 'cpu')}")
     flops_max = math.inf if flops_max is None else flops_max
     latency_max = math.inf if latency_max is None else latency_max
     _check_range(flops_min, flops_max)
