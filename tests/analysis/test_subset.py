@@ -82,6 +82,9 @@ def test_class_list_picks_named_classes_and_rejects_unsafe_or_unknown_names(tree
         choose_subset(tree, class_list=["yak"])
     with pytest.raises(CreamError, match="cannot read the class list"):
         read_class_list(tmp_path / "missing.txt")
+    names.write_bytes(b"\xff\xfe not UTF-8\n")
+    with pytest.raises(CreamError, match="cannot read the class list"):
+        read_class_list(names)
     (tree / "train" / "ant" / "two\nlines.JPEG").write_bytes((tree / "train" / "ant" / "ant_0.JPEG").read_bytes())
     with pytest.raises(CreamError, match="not a plain file name"):
         choose_subset(tree, class_list=["ant"], train_per_class=None, val_per_class=None)

@@ -35,17 +35,7 @@ class Subset:
 
 def read_class_list(path: str | Path) -> list[str]:
     """Class names, one per line; blank lines and lines starting with '#' are skipped."""
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError as e:
-        raise CreamError(f"cannot read the class list {path} ({e.strerror}); pass a text file with one class "
-                         "name per line") from None
-    names = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
-    if not names:
-        raise CreamError(f"the class list {path} names no classes; write one class folder name per line")
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise CreamError(f"the class list {path} names {repeated[0]!r} more than once; list each class once")
+    names = _read_list(path, "class", "classes", "class name", "class folder name")
     for name in names:
         check_component(name, f"class {name!r} in {path}")
     return names
@@ -55,35 +45,49 @@ def read_image_list(path: str | Path) -> list[str]:
     """Listed images, one per line, as paths relative to the tree: ``train/CLASS/FILE``, ``val/CLASS/FILE``,
     ``CLASS/FILE`` or a bare ``FILE`` (both from train/). A line may also be a Python list of file names, the form
     of the paper's ``data/subimages_list.txt`` (one list per class). Blank lines and '#' lines are skipped."""
-    try:
-        lines = Path(path).read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise CreamError(f"cannot read the image list {path} ({getattr(e, 'strerror', None) or e}); pass a text file "
-                         "with one image path per line") from None
-    entries = []
-    for number, line in enumerate(lines, 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("["):
-            try:
-                names = ast.literal_eval(line)
-            except (ValueError, SyntaxError):
-                names = None
-            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                raise CreamError(f"line {number} of the image list {path} starts like a list but is not a list of "
-                                 "file names like ['a.JPEG', 'b.JPEG']; fix that line")
-            entries += names
-        else:
-            entries.append(line)
-    if not entries:
-        raise CreamError(f"the image list {path} names no images; write one image path per line")
-    repeated = next((e for e, n in Counter(entries).items() if n > 1), None)
-    if repeated:
-        raise CreamError(f"the image list {path} names {repeated!r} more than once; list each image once")
+    entries = _read_list(path, "image", "images", "image path", "image path", _image_entries)
     for entry in entries:
         for part in entry.split("/"):
             check_component(part, f"image {entry!r} in {path}")
+    return entries
+
+
+def _image_entries(line: str, number: int, path) -> list[str]:
+    """The file names of one image-list line: the line itself, or the names of a ``['a.JPEG', ...]`` line."""
+    if not line.startswith("["):
+        return [line]
+    try:
+        names = ast.literal_eval(line)
+    except (ValueError, SyntaxError):
+        names = None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise CreamError(f"line {number} of the image list {path} starts like a list but is not a list of "
+                         "file names like ['a.JPEG', 'b.JPEG']; fix that line")
+    return names
+
+
+def _read_list(path, kind: str, plural: str, line_holds: str, line_should_hold: str,
+               entries_of=lambda line, number, path: [line]) -> list[str]:
+    """The entries of a class or image list: ``entries_of`` each line that is not blank or a '#' comment.
+
+    An unreadable file, a list with no entries and an entry listed twice are CreamErrors; the words name the
+    list's entries in their messages.
+    """
+    try:
+        lines = Path(path).read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise CreamError(f"cannot read the {kind} list {path} ({getattr(e, 'strerror', None) or e}); pass a text "
+                         f"file with one {line_holds} per line") from None
+    entries = []
+    for number, line in enumerate(lines, 1):
+        line = line.strip()
+        if line and not line.startswith("#"):
+            entries += entries_of(line, number, path)
+    if not entries:
+        raise CreamError(f"the {kind} list {path} names no {plural}; write one {line_should_hold} per line")
+    repeated = next((e for e, n in Counter(entries).items() if n > 1), None)
+    if repeated:
+        raise CreamError(f"the {kind} list {path} names {repeated!r} more than once; list each {kind} once")
     return entries
 
 
@@ -162,15 +166,18 @@ def _listed_subset(src, image_list, all_names, samples, val_per_class, seed) -> 
 def _locate(entry: str, on_disk: dict, by_name: dict, src) -> tuple[str, str]:
     """(split, CLASS/FILE) of one image-list entry, which must name exactly one image of the tree."""
     parts = entry.split("/")
-    split = parts[0] if len(parts) == 3 and parts[0] in SPLITS else "train"
-    rel = "/".join(parts[1:]) if len(parts) == 3 else entry
-    if len(parts) == 1:
+    split, rel = "train", entry  # CLASS/FILE
+    if len(parts) == 3 and parts[0] in SPLITS:
+        split, rel = parts[0], "/".join(parts[1:])
+    elif len(parts) == 1:
         found = by_name.get(entry, [])
         if len(found) > 1:
             raise CreamError(f"image {entry!r} of the image list is in several classes of {src}/train "
                              f"({found[0]}, {found[1]}); list it as CLASS/{entry}")
         rel = found[0] if found else entry
-    if len(parts) > 3 or (len(parts) == 3 and parts[0] not in SPLITS) or rel not in on_disk[split]:
+    elif len(parts) > 2:
+        rel = None  # none of the four forms
+    if rel not in on_disk[split]:
         raise CreamError(f"image {entry!r} of the image list is not in {src}/{split}; list images as "
                          "train/CLASS/FILE, val/CLASS/FILE, CLASS/FILE or FILE, relative to --src")
     return split, rel
