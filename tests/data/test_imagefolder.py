@@ -8,11 +8,12 @@ from PIL import Image
 
 from cream.cli import one_line
 from cream.config import DataConfig
-from cream.data import build_data
+from cream.data import build_data, imagefolder
 from cream.data.imagefolder import default_workers, mean_std
 from cream.data.loaders import FolderLoader, TensorLoader
 from cream.data.survey import survey
 from cream.errors import CreamError
+from tests.conftest import make_image_tree
 
 
 def folder_cfg(root, **kw):
@@ -154,6 +155,20 @@ def test_unreadable_images_are_all_reported_before_training(image_tree):
     assert str(info.value).startswith(f"cannot decode image {bad[0]} (UnidentifiedImageError); remove or replace the "
                                       "file (and 1 more unreadable images)")
     assert bad[0].exists() and bad[1].exists()  # nothing is deleted
+
+
+def test_an_unreadable_val_image_is_reported_before_any_training_image_is_decoded(tmp_path, monkeypatch):
+    tree = make_image_tree(tmp_path / "tree", per_class=12, splits=("train",), size=8)
+    make_image_tree(tree, per_class=2, splits=("val",), size=8)
+    bad = tree / "val" / "dog" / "broken.JPEG"
+    bad.write_bytes(b"not a jpeg")
+    decoded = []
+    read_image = imagefolder.read_image
+    monkeypatch.setattr(imagefolder, "read_image", lambda path, mode: decoded.append(path) or read_image(path, mode))
+    with pytest.raises(CreamError, match=f"cannot decode image {bad} "):
+        build_data(folder_cfg(tree), 16, 3, "retrain")  # decoded in memory: a whole train/ decode can take minutes
+    assert str(bad) in decoded
+    assert not [p for p in decoded if p.startswith(str(tree / "train"))]
 
 
 def test_an_unreadable_image_read_from_disk_is_named_even_from_a_worker(image_tree):

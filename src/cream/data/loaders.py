@@ -213,8 +213,9 @@ def _image_folder(cfg, resolution, in_chans, purpose, seed, rank, world, augment
             return TensorLoader(images, labels, batch_size, train=train, crop_padding=padding,
                                 hflip=cfg.hflip and augment and train, mean=mean, std=std, **common)
 
+        val = in_memory(val_pairs, cfg.eval_batch_size, False)  # first: a bad val image is named in seconds
         train = in_memory(train_pairs, cfg.batch_size, True) if train_pairs else None
-        return DataBundle(train, in_memory(val_pairs, cfg.eval_batch_size, False), names, split)
+        return DataBundle(train, val, names, split)
 
     def from_disk(pairs, batch_size, train):
         transform = imagefolder.folder_transform(resolution, train and augment, cfg, in_chans)
