@@ -183,11 +183,17 @@ def translate(path: str | Path, command: str, overrides=()) -> Official:
     return t
 
 
+def _paper_value(f: dict, key: str):
+    """What the paper's code reads for ``key``: the file's value, else its default (``f`` itself holds only the
+    file's keys, as the translation lines list them)."""
+    return f[key] if key in f else PAPER_DEFAULTS[key]
+
+
 def _select_model(t: Official, f: dict) -> None:
     """The paper model the file selects (NET.SELECTION; the README calls it MODEL_SELECTION), and a warning when
     the file's name says another."""
     key = "MODEL_SELECTION" if "MODEL_SELECTION" in f else "NET.SELECTION"
-    selection = f.get(key, PAPER_DEFAULTS["NET.SELECTION"])
+    selection = _paper_value(f, key)
     model = paper_model(selection)
     if model is None:
         readme = ", ".join(name.removeprefix("cream_") for name in README_NAMES)
@@ -223,7 +229,7 @@ def _translate_key(t: Official, key: str, v, f: dict) -> None:  # one case per k
     train = cmd in ("search", "retrain")
     sched = f.get("SCHED")
     constant = cmd == "retrain" and sched is not None and sched not in ("cosine", "step", "tanh")
-    batch, gpus = (f.get(k, PAPER_DEFAULTS[k]) for k in ("DATASET.BATCH_SIZE", "NUM_GPU"))
+    batch, gpus = _paper_value(f, "DATASET.BATCH_SIZE"), _paper_value(f, "NUM_GPU")
     match key:
         # ---- run and files
         case "DATA_DIR":
@@ -246,7 +252,7 @@ def _translate_key(t: Official, key: str, v, f: dict) -> None:  # one case per k
         case "RESUME_PATH":
             if cmd == "test":
                 t.set(key, v, [("test.checkpoint", str(v))])
-            elif f.get("AUTO_RESUME", PAPER_DEFAULTS["AUTO_RESUME"]):
+            elif _paper_value(f, "AUTO_RESUME"):
                 instead = "a run resumes only from its own run.out_dir (run.resume=auto)"
                 if cmd == "retrain":
                     instead += f"; to start from its weights, pass --init {v}"
@@ -325,7 +331,7 @@ def _translate_key(t: Official, key: str, v, f: dict) -> None:  # one case per k
             t.set(key, v, [("data.interpolation", "random")], "the paper's code trains with random interpolation "
                                                                "and evaluates with bicubic, whatever the file says")
         case "DATASET.BATCH_SIZE":
-            multiple = 4 if cmd == "search" else f.get("DATASET.VAL_BATCH_MUL", PAPER_DEFAULTS["DATASET.VAL_BATCH_MUL"])
+            multiple = 4 if cmd == "search" else _paper_value(f, "DATASET.VAL_BATCH_MUL")
             pairs = [("data.eval_batch_size", v * multiple)]
             t.set(key, v, ([("data.batch_size", v)] if train else []) + pairs,
                   f"per process; evaluation batches are {multiple} times larger, as in the paper's code")
@@ -355,7 +361,7 @@ def _translate_key(t: Official, key: str, v, f: dict) -> None:  # one case per k
                 t.set(key, v, [("retrain.ema_decay", 0.0)], "no EMA")
             else:
                 t.same(key, v, "an EMA of NET.EMA.DECAY")
-        case "NET.EMA.DECAY" if f.get("NET.EMA.USE", PAPER_DEFAULTS["NET.EMA.USE"]):
+        case "NET.EMA.DECAY" if _paper_value(f, "NET.EMA.USE"):
             t.set(key, v, [("retrain.ema_decay", v)])
         case "NET.EMA.DECAY":
             t.ignore(key, v, "NET.EMA.USE is false")
