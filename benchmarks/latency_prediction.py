@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.stats import spearmanr
 
+from cream.analysis.stats import rank_correlation
 from cream.config import SearchRun, load_config, preset_path
 from cream.engine.context import RunContext
 from cream.engine.latency import cpu_threads, timed_call
@@ -133,11 +133,11 @@ def figures(predicted, measured, macs, rounds) -> dict:
     slope, intercept = (float(v) for v in np.polyfit(mac, m, 1))
     pairs = list(itertools.combinations(rounds, 2))
     return {
-        "rho_table": float(spearmanr(predicted, measured)[0]), "mae_table": mae(predicted, measured),
-        "rho_macs": float(spearmanr(macs, measured)[0]), "macs_scale": scale,
+        "rho_table": rho(predicted, measured), "mae_table": mae(predicted, measured),
+        "rho_macs": rho(macs, measured), "macs_scale": scale,
         "mae_macs_scale": mae(scale * mac, m), "macs_affine": [slope, intercept],
         "mae_macs_affine": mae(slope * mac + intercept, m),
-        "rho_rounds": float(np.mean([spearmanr(a, b)[0] for a, b in pairs])) if pairs else None,
+        "rho_rounds": float(np.mean([rho(a, b) for a, b in pairs])) if pairs else None,
         "spread": float((m.max() - m.min()) / np.median(m)), "mae_constant": mae(np.full(len(m), np.median(m)), m),
     }
 
@@ -151,6 +151,12 @@ def refigure(folder: Path) -> None:
             f"{k} {v:.3g}" for k, v in run.items() if k.startswith(("rho", "mae", "spread"))))
     path.write_text(json.dumps(report, indent=1))
     plot(report, folder / "latency_prediction.png")
+
+
+def rho(a, b) -> float:
+    """Spearman rho of two lists, NaN where undefined (a constant list)."""
+    value = rank_correlation(a, b)["spearman_rho"]
+    return float("nan") if value is None else value
 
 
 def mae(predicted, measured) -> float:
