@@ -3,7 +3,8 @@
 At two scales — the Fashion-MNIST preset (28 px, batch 128) and ImageNet (224 px, batch 128, bf16 autocast,
 channels_last) — on synthetic images (the GPU machine has no dataset; timing does not depend on pixels),
 through the search trainer's own code:
-  child        one fixed path as a standalone net, forward + backward + SGD step (and torch.compile'd)
+  child        one fixed path as a standalone net, forward + backward + SGD step (and torch.compile'd; at 28 px
+               also with CUDA graphs, torch.compile's reduce-overhead mode)
   spos         ``train_step`` in a warm-up epoch: one random path per step
   cream_first  the first Cream steps after warm-up, from an empty board, meta updates included: total time
   cream        ``train_step`` after warm-up with a full board (teacher choice, teacher forward, distillation)
@@ -44,6 +45,7 @@ SCALES = {  # resolution -> (preset, overrides)
     28: ("fashion_mnist", ["run.bf16=false"]),
     224: ("imagenet", ["run.bf16=true"]),
 }
+RANDOM_PATH_WARMUP = 30  # warm-up calls of a row whose steps draw random paths (see ``measure``)
 
 
 class Clock:
@@ -86,15 +88,20 @@ def sync(device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(name: str, step, args, clock: Clock, images: int, **extra) -> dict | None:
-    """Median time of ``step`` over ``steps`` calls (after 3 warm-up calls), its counted FLOPs; one JSON line."""
+def measure(name: str, step, args, clock: Clock, images: int, warmup: int = 3, **extra) -> dict | None:
+    """Median time of ``step`` over ``steps`` calls after ``warmup`` (≥ 1) calls, its counted FLOPs; one JSON line.
+
+    Steps that draw a random path need many warm-up calls: the first call of each op at each new input shape
+    pays for cuDNN's planning (on an H200 the first 10 Cream steps took 0.9 s each, against 47 ms later), which
+    is not the steady state. After 30 calls each op of a block has been drawn with probability 1 − (5/6)^30 > 99.5%.
+    """
     device, steps, peak_tflops = torch.device(args.device), args.steps, args.peak_tflops
-    if clock.left() < 5:
-        emit(row=name, skipped="time limit reached", **extra)
-        return None
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    for _ in range(3):
+    for _ in range(warmup):
+        if clock.left() < 5:
+            emit(row=name, skipped="time limit reached", **extra)
+            return None
         step()
     counter = FlopCounterMode(display=False, custom_mapping={torch.ops.aten.convolution_backward: conv_backward_flops})
     with counter:
@@ -191,7 +198,7 @@ def run_scale(resolution: int, args, clock: Clock) -> None:
 
         measure("child", child_step(child), args, clock, args.batch, **common,
                 path=str(arch), path_macs_M=search.plan.table.macs(arch))
-        spos = measure("spos", search_step(search, feed, 0), args, clock, args.batch, **common)
+        spos = measure("spos", search_step(search, feed, 0), args, clock, args.batch, RANDOM_PATH_WARMUP, **common)
 
         if clock.left() > 10:  # the first Cream steps from an empty board: no minutes-long tuning phase allowed
             start, done = time.perf_counter(), 0
@@ -206,7 +213,7 @@ def run_scale(resolution: int, args, clock: Clock) -> None:
             emit(row="cream_first", **common, steps_done=done, seconds=time.perf_counter() - start,
                  board=len(search.board), meta_updates=search.counters["meta_updates"])
         every, search.cfg.search.meta_update_every = search.cfg.search.meta_update_every, 0
-        cream = measure("cream", search_step(search, feed, 1), args, clock, args.batch, **common,
+        cream = measure("cream", search_step(search, feed, 1), args, clock, args.batch, RANDOM_PATH_WARMUP, **common,
                         board=len(search.board))
         search.cfg.search.meta_update_every = every
         if args.profile and clock.left() > 20:
@@ -217,12 +224,17 @@ def run_scale(resolution: int, args, clock: Clock) -> None:
             with torch.no_grad(), ctx.autocast():
                 teacher = F.softmax(search.supernet(x, search.board.entries[0].arch).float(), dim=1)
             search.update_meta(student, x, y, teacher)
-        meta = measure("meta_update", meta_step, args, clock, args.batch, **common) if len(search.board) else None
+        meta = (measure("meta_update", meta_step, args, clock, args.batch, RANDOM_PATH_WARMUP, **common)
+                if len(search.board) else None)
         if spos and cream and meta:  # the targets: Cream step <= 1.5x, meta update <= 3x a SPOS step
             emit(row="ratios", resolution=resolution, cream_to_spos=cream["ms_per_step"] / spos["ms_per_step"],
                  meta_update_to_spos=meta["ms_per_step"] / spos["ms_per_step"])
         if device.type == "cuda":
             measure("child_compiled", child_step(torch.compile(child)), args, clock, args.batch, **common)
+            if resolution <= 64:  # launch-bound: do CUDA graphs (torch.compile's reduce-overhead) buy more?
+                torch._dynamo.reset()
+                measure("child_cudagraphs", child_step(torch.compile(child, mode="reduce-overhead")), args, clock,
+                        args.batch, **common)
         search.log.close()
 
     if resolution <= 64:  # small images: does a larger batch buy throughput?
@@ -233,7 +245,7 @@ def run_scale(resolution: int, args, clock: Clock) -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 big = build_search(resolution, batch, args, tmp)
                 measure(f"spos_batch{batch}", search_step(big, batches(big), 0), args, clock, batch,
-                        resolution=resolution, batch=batch)
+                        RANDOM_PATH_WARMUP, resolution=resolution, batch=batch)
                 big.log.close()
 
 
