@@ -20,7 +20,7 @@ from cream.errors import CreamError
 
 PRESET_DIR = Path(__file__).parent / "configs"
 
-# What keys left null ("from the data") become; cream/fit.py applies these rules and logs the outcome.
+# What keys left null ("from the data") become; cream/settings_from_data.py applies these rules and logs the outcome.
 AUTO_MAX_RESOLUTION = 224    # space.resolution: the median short side of the training images, at most this
 AUTO_BATCH = (16, 128)       # data.batch_size: the largest power of two in this range ...
 AUTO_EPOCH_STEPS = 25        # ... that still leaves an epoch of at least this many steps

@@ -35,7 +35,7 @@ from cream.engine.meter import EpochSums
 from cream.engine.rundir import RunDir, check_same_config, claimed_run, finished_result
 from cream.engine.signals import RunInterrupted, StopRequest
 from cream.errors import CreamError
-from cream.fit import fit_to_data
+from cream.settings_from_data import settings_from_data
 from cream.search.board import PrioritizedBoard
 from cream.search.distill import cream_loss, kd_loss
 from cream.search.health import ranking_warnings, standalone_probe
@@ -56,9 +56,9 @@ CLOUD_LIMIT = 20_000  # sampled (cost, accuracy) points kept for search.png (cos
 def run_search(cfg: SearchRun, force: bool = False) -> dict:
     """Run (or resume, or just report) the search described by ``cfg``; returns result.json's content.
 
-    Keys left null are first taken from the data (``fit_to_data``), and the log says what they became.
+    Keys left null are first taken from the data (``settings_from_data``), and the log says what they became.
     """
-    cfg, notes = fit_to_data(cfg, "search")
+    cfg, notes = settings_from_data(cfg, "search")
     with claimed_run(cfg.run, OUTPUTS, force) as (ctx, run_dir):
         finished = finished_result(run_dir, to_dict(cfg), cfg.run.resume, "search")
         if finished is not None:

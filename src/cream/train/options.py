@@ -2,7 +2,7 @@
 
 ``cream search`` and ``cream retrain`` start from a preset: the one named, else the default for the data's kind
 (``fashion_mnist``, or ``imagefolder`` for an image folder). ``--data`` leaves what the data decides (classes,
-channels, resolution, run folder, the search to retrain) to ``cream.fit``.
+channels, resolution, run folder, the search to retrain) to ``cream.settings_from_data``.
 
 ``cream test`` and ``cream export`` start from a file: data settings come from the file's own run config (so a
 net trained on a class subset is tested on that subset), then ``--data``, then overrides.

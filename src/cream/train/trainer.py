@@ -28,7 +28,7 @@ from cream.engine.meter import EpochSums
 from cream.engine.rundir import RunDir, check_same_config, claimed_run, finished_result
 from cream.engine.signals import RunInterrupted, StopRequest
 from cream.errors import CreamError
-from cream.fit import fit_to_data
+from cream.settings_from_data import settings_from_data
 from cream.space.arch import Arch
 from cream.space.flops import count_macs, count_params
 from cream.space.net import NetSpec, build_child
@@ -216,9 +216,9 @@ def train_from_scratch(arch: Arch, spec: NetSpec, data: DataBundle, recipe: Retr
 def run_retrain(cfg: RetrainRun, force: bool = False) -> dict:
     """Run (or resume, or just report) the retraining described by ``cfg``; returns result.json's content.
 
-    Keys left null are first taken from the data (``fit_to_data``), and the log says what they became.
+    Keys left null are first taken from the data (``settings_from_data``), and the log says what they became.
     """
-    cfg, notes = fit_to_data(cfg, "retrain")
+    cfg, notes = settings_from_data(cfg, "retrain")
     arch, spec = retrain_target(cfg.retrain.arch, cfg.space)
     with claimed_run(cfg.run, OUTPUTS, force) as (ctx, run_dir):
         finished = finished_result(run_dir, to_dict(cfg), cfg.run.resume, "retraining")

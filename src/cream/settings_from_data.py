@@ -1,8 +1,8 @@
 """Settings taken from the data: the keys of a search or retrain config left null get values from its dataset.
 
-``fit_to_data`` fills them (classes, channels, resolution, batch size, run folder, the architecture to
+``settings_from_data`` fills them (classes, channels, resolution, batch size, run folder, the architecture to
 retrain) and stretches a schedule too short for ``min_steps``; it returns the lines that say what it decided,
-for the run's log. A fitted config fits to itself unchanged, so a resumed run sees the same config.
+for the run's log. A completed config completes to itself unchanged, so a resumed run sees the same config.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def stretch(epochs: int, warmup: float, steps_per_epoch: int, min_steps: int) ->
     return longer, warmup * longer / epochs
 
 
-def fit_to_data(cfg, command: str):
+def settings_from_data(cfg, command: str):
     """(a copy of ``cfg`` with every data-dependent null key set, log lines) for ``command`` search or retrain."""
     cfg = copy.deepcopy(cfg)
     data, space = cfg.data, cfg.space

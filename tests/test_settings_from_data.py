@@ -4,7 +4,7 @@ import pytest
 
 from cream.config import RetrainRun, SearchRun, load_config
 from cream.errors import CreamError
-from cream.fit import auto_batch, fit_to_data, stretch
+from cream.settings_from_data import auto_batch, settings_from_data, stretch
 from cream.train.options import data_option, run_config
 from tests.conftest import make_image_tree
 
@@ -34,7 +34,7 @@ def folder_search(root, *overrides):
 
 def test_search_on_a_folder_takes_classes_channels_resolution_batch_and_folder_from_the_data(tmp_path):
     root = make_image_tree(tmp_path / "my pets", classes=("cat", "dog", "owl", "yak"), per_class=10, size=40)
-    cfg, notes = fit_to_data(folder_search(root), "search")
+    cfg, notes = settings_from_data(folder_search(root), "search")
     assert (cfg.space.num_classes, cfg.space.in_chans, cfg.space.resolution) == (4, 3, 40)
     assert cfg.data.dataset == "imagefolder" and cfg.data.batch_size == 16  # 36 training images
     assert cfg.run.out_dir == "runs/search/my pets"
@@ -45,13 +45,13 @@ def test_search_on_a_folder_takes_classes_channels_resolution_batch_and_folder_f
     assert notes[1] == ("from the data: space.num_classes=4, space.in_chans=3, space.resolution=40, "
                         "data.batch_size=16 (an epoch of at least 25 steps), run.out_dir=runs/search/my pets")
     assert "search.epochs 4 -> 500 and search.warmup_epochs 1 -> 125" in notes[2]
-    again, _ = fit_to_data(cfg, "search")
+    again, _ = settings_from_data(cfg, "search")
     assert again == cfg  # a fitted config fits to itself: a resumed run sees the same config
 
 
 def test_overrides_win_over_the_data_and_presets_are_optional(tmp_path):
     root = make_image_tree(tmp_path / "tree", per_class=6, size=40)
-    cfg, _ = fit_to_data(folder_search(root, "space.resolution=32", "data.batch_size=8", "search.min_steps=0",
+    cfg, _ = settings_from_data(folder_search(root, "space.resolution=32", "data.batch_size=8", "search.min_steps=0",
                                        "run.out_dir=elsewhere"), "search")
     assert (cfg.space.resolution, cfg.data.batch_size, cfg.search.epochs, cfg.run.out_dir) == (32, 8, 4, "elsewhere")
     assert cfg.space.in_chans == 3  # still from the data
@@ -65,13 +65,13 @@ def test_overrides_win_over_the_data_and_presets_are_optional(tmp_path):
 
 def test_a_large_side_is_capped_at_224(tmp_path):
     root = make_image_tree(tmp_path / "big", per_class=6, size=300)
-    cfg, _ = fit_to_data(folder_search(root, "search.min_steps=0"), "search")
+    cfg, _ = settings_from_data(folder_search(root, "search.min_steps=0"), "search")
     assert cfg.space.resolution == 224
 
 
 def test_retrain_on_a_folder_retrains_the_search_of_the_same_data(tmp_path):
     root = make_image_tree(tmp_path / "tree", per_class=5, size=40)
-    cfg, notes = fit_to_data(run_config(RetrainRun, "retrain", None, str(root), []), "retrain")
+    cfg, notes = settings_from_data(run_config(RetrainRun, "retrain", None, str(root), []), "retrain")
     assert cfg.retrain.arch == "runs/search/tree/result.json" and cfg.run.out_dir == "runs/retrain/tree"
     assert "15 training images, validation on val/" in notes[0]  # all of train/, val/ validates
     # a batch of all 15 images: one step per epoch, so the 3000 steps of the preset's floor take 3000 epochs
@@ -80,10 +80,10 @@ def test_retrain_on_a_folder_retrains_the_search_of_the_same_data(tmp_path):
 
 def test_fashion_mnist_presets_are_unchanged_by_fitting(tiny_fashion_mnist):
     cfg = load_config(SearchRun, None, [f"data.root={tiny_fashion_mnist}"])
-    fitted, notes = fit_to_data(cfg, "search")
+    fitted, notes = settings_from_data(cfg, "search")
     assert fitted == cfg and notes == []
     auto = dataclasses.replace(cfg, space=dataclasses.replace(cfg.space, in_chans=None, resolution=None))
-    fitted, _ = fit_to_data(auto, "search")
+    fitted, _ = settings_from_data(auto, "search")
     assert (fitted.space.in_chans, fitted.space.resolution) == (1, 28)
 
 
