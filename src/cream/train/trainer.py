@@ -2,31 +2,27 @@
 
 Reading order: ``ChildTraining`` (the net, optimizer, schedule, EMA and loss; ``train_step``, ``train_epoch``,
 ``evaluate``) -> ``train_from_scratch`` (that in memory, for studies that retrain many nets) -> ``run_retrain``
-and ``Retrain`` (the same loop with a run directory: resume, checkpoints, summary, TensorBoard, progress, signals).
+and ``Retrain`` (the same training as a run of ``engine.run``: resume, checkpoints, summary, progress, signals).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import time
 
 import numpy as np
 import torch
-import yaml
 from torch.nn.parallel import DistributedDataParallel
 
-from cream.config import RetrainConfig, RetrainRun, to_dict
+from cream.config import RetrainConfig, RetrainRun
 from cream.data import DataBundle, build_data
-from cream.engine.checkpoint import load_latest, save_atomic
 from cream.engine.context import RunContext
 from cream.engine.evaluate import evaluate
-from cream.engine.health import new_warnings, training_health
-from cream.engine.logs import RunLog, versions, write_text_atomic
+from cream.engine.health import training_health
 from cream.engine.meter import EpochSums
-from cream.engine.rundir import RunDir, check_same_config, claimed_run, finished_result
-from cream.engine.signals import RunInterrupted, StopRequest
+from cream.engine.run import EpochRun
+from cream.engine.rundir import RunDir
 from cream.errors import CreamError
 from cream.settings_from_data import settings_from_data
 from cream.space.arch import Arch
@@ -36,9 +32,7 @@ from cream.train.recipe import create_ema, create_mixup, create_optimizer, creat
 from cream.train.target import retrain_target
 from cream.train.weights import init_from
 
-CHECKPOINT, BEST = "last.pth", "best.pth"
-OUTPUTS = ("last.pth", "last.pth.prev", "last.pth.tmp", "best.pth", "best.pth.prev", "best.pth.tmp", "result.json",
-           "summary.csv", "retrain.log", "tensorboard", "config.yaml")
+BEST = "best.pth"
 
 
 class EpochMeter(EpochSums):
@@ -220,134 +214,89 @@ def run_retrain(cfg: RetrainRun, force: bool = False) -> dict:
     """
     cfg, notes = settings_from_data(cfg, "retrain")
     arch, spec = retrain_target(cfg.retrain.arch, cfg.space)
-    with claimed_run(cfg.run, OUTPUTS, force) as (ctx, run_dir):
-        finished = finished_result(run_dir, to_dict(cfg), cfg.run.resume, "retraining")
-        if finished is not None:
-            return finished
-        retrain = Retrain(cfg, ctx, run_dir, arch, spec, notes)
-        try:
-            retrain.train()
-            return retrain.finish()
-        finally:
-            retrain.log.close()
+    return Retrain.execute(cfg, force, arch=arch, spec=spec, notes=notes)
 
 
-class Retrain:
-    """One retraining run in a run directory: ``ChildTraining`` plus resume, checkpoints, logs and progress."""
+class Retrain(EpochRun):
+    """One retraining run in a run directory: ``ChildTraining`` in the engine's lifecycle, keeping best.pth."""
+
+    kind, checkpoint_kind, what = "retrain", "cream-child", "retraining"
+    OUTPUTS = ("last.pth", "last.pth.prev", "last.pth.tmp", "best.pth", "best.pth.prev", "best.pth.tmp", "result.json",
+               "summary.csv", "retrain.log", "tensorboard", "config.yaml")
 
     def __init__(self, cfg: RetrainRun, ctx: RunContext, run_dir: RunDir, arch: Arch, spec: NetSpec,
                  notes: list[str] = ()):
-        self.cfg, self.ctx, self.dir, self.arch, self.spec = cfg, ctx, run_dir, arch, spec
+        super().__init__(cfg, ctx, run_dir, notes)
+        self.arch, self.spec = arch, spec
         r = cfg.retrain
-        self.log = RunLog(run_dir.path if ctx.is_main else None, "retrain", cfg.run.quiet)
-        for note in notes:
-            self.log.info(note)
         self.data = build_data(cfg.data, self.spec.resolution, self.spec.in_chans, "retrain", seed=cfg.run.seed,
                                rank=ctx.rank, world=ctx.world)
         _check_data(self.data, self.spec, cfg.data.batch_size)
-        self.steps_per_epoch = len(self.data.train)
         self.macs, self.params = net_size(self.arch, self.spec)
-        ckpt = self.checkpoint_to_resume()
+        fresh = self.checkpoint_to_resume() is None
         seed_everything(cfg.run.seed)
         net = build_child(self.arch, self.spec, drop_path_rate=r.drop_path)
-        if ckpt is None and r.init:
+        if fresh and r.init:
             init_from(net, r.init, self.arch, log=self.log.info)
-        self.training = ChildTraining(net, r, ctx, self.steps_per_epoch, cfg.data.batch_size,
+        self.training = ChildTraining(net, r, ctx, len(self.data.train), cfg.data.batch_size,
                                       self.spec.num_classes, cfg.run.nonfinite, cfg.run.compile)
-        self.history: list[dict] = []
         self.best_top1 = -1.0
-        self.elapsed = 0.0
-        if ckpt is None:
-            self.start_fresh()
-        else:
-            self.training.load_state_dict(ckpt)
-            self.history, self.best_top1, self.elapsed = ckpt["history"], ckpt["best_top1"], ckpt["elapsed"]
-            self.log.info(f"resumed {self.dir.path} at step {self.training.step} "
-                          f"(epoch {len(self.history) + 1})")
-        self._clock = time.perf_counter()
 
-    # ------------------------------------------------------------------ resume
+    # ------------------------------------------------------------------ the parts the engine asks for
 
-    def checkpoint_to_resume(self) -> dict | None:
-        path = self.dir.file(CHECKPOINT)
-        if self.cfg.run.resume == "never":
-            if path.exists():
-                raise CreamError(f"{self.dir.path} holds a retrain checkpoint; resume it (run.resume=auto), "
-                                 "use --force to start afresh, or pick another run.out_dir")
-            return None
-        ckpt = load_latest(path, log=self.log.info)
-        if ckpt is not None:
-            check_same_config(ckpt["config"], to_dict(self.cfg), self.dir.path)
-        return ckpt
+    @property
+    def epochs(self) -> int:
+        return self.cfg.retrain.epochs
 
-    def start_fresh(self) -> None:
-        if self.ctx.is_main:
-            self.dir.file("config.yaml").write_text(yaml.safe_dump(to_dict(self.cfg), sort_keys=False))
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.data.train)
+
+    @property
+    def step(self) -> int:
+        return self.training.step
+
+    def describe(self) -> list[str]:
         r = self.cfg.retrain
-        self.log.info(
-            f"retrain: {self.arch} at {self.spec.resolution} px ({self.macs:.2f} M multiply-adds, "
-            f"{self.params:.2f} M params), {r.epochs} epochs of {self.steps_per_epoch} steps, "
-            f"batch {self.cfg.data.batch_size}x{self.ctx.world}, {r.opt} lr "
-            f"{scaled_lr(r, self.cfg.data.batch_size * self.ctx.world):g}, {r.sched} schedule per {r.sched_per}, "
-            f"EMA {r.ema_decay:g}, device {self.ctx.device}; out {self.dir.path}")
+        return [f"retrain: {self.arch} at {self.spec.resolution} px ({self.macs:.2f} M multiply-adds, "
+                f"{self.params:.2f} M params), {r.epochs} epochs of {self.steps_per_epoch} steps, "
+                f"batch {self.cfg.data.batch_size}x{self.ctx.world}, {r.opt} lr "
+                f"{scaled_lr(r, self.cfg.data.batch_size * self.ctx.world):g}, {r.sched} schedule per {r.sched_per}, "
+                f"EMA {r.ema_decay:g}, device {self.ctx.device}; out {self.dir.path}"]
 
-    def save(self, name: str) -> None:
-        self.elapsed += time.perf_counter() - self._clock
-        self._clock = time.perf_counter()
-        if not self.ctx.is_main:
-            return
-        save_atomic({
-            "kind": "cream-child", "arch": str(self.arch), "net": self.spec.to_json(), **self.training.state_dict(),
-            "epoch": self.training.step // self.steps_per_epoch, "config": to_dict(self.cfg),
-            "history": self.history, "best_top1": self.best_top1, "elapsed": self.elapsed,
-        }, self.dir.file(name))
+    def train_steps(self, epoch: int, start: int):
+        return self.training.train_epoch(self.data.train, epoch, start)
 
-    # ------------------------------------------------------------------ training
+    def progress_figures(self) -> dict:
+        row = self.training.meter.row()
+        return {"loss": f"{row['train_loss']:.3f}", "acc": f"{row['train_acc']:.1f}",
+                "img_s": f"{row['images_per_s']:.0f}"}
 
-    def train(self) -> None:
-        epochs, every = self.cfg.retrain.epochs, self.cfg.run.ckpt_every_steps
-        with StopRequest() as stop:
-            # From the first epoch without a history row: a checkpoint written at an epoch's last step (a stop
-            # or ckpt_every_steps) comes before that epoch's evaluation, which must still run after a resume.
-            for epoch in range(len(self.history), epochs):
-                start = self.training.step - epoch * self.steps_per_epoch
-                bar = self.log.progress(self.steps_per_epoch, start, f"epoch {epoch + 1}/{epochs}")
-                for step in self.training.train_epoch(self.data.train, epoch, start):
-                    bar.update(1)
-                    if step % 10 == 0:
-                        row = self.training.meter.row()
-                        bar.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{row['train_acc']:.1f}",
-                                        img_s=f"{row['images_per_s']:.0f}")
-                    if stop.requested:
-                        self.save(CHECKPOINT)
-                        bar.close()
-                        raise RunInterrupted(
-                            f"stopped by {stop.requested} at step {step}; checkpoint saved in {self.dir.path}; "
-                            "resume by running the same command again")
-                    if every and step % every == 0:
-                        self.save(CHECKPOINT)
-                bar.close()
-                self.end_epoch(epoch)
+    def state_dict(self) -> dict:
+        return {"arch": str(self.arch), "net": self.spec.to_json(), **self.training.state_dict(),
+                "epoch": self.training.step // self.steps_per_epoch, "best_top1": self.best_top1}
 
-    def end_epoch(self, epoch: int) -> None:
+    def load_state_dict(self, state: dict) -> None:
+        self.training.load_state_dict(state)
+        self.best_top1 = state["best_top1"]
+
+    def epoch_figures(self, epoch: int) -> dict:
         metrics = self.training.evaluate(self.data.val)
-        row = {"epoch": epoch + 1, **self.training.meter.row(), **metrics, "lr": self.training.lr,
-               "elapsed_s": self.elapsed + time.perf_counter() - self._clock}
-        self.history.append(row)
+        row = {**self.training.meter.row(), **metrics, "lr": self.training.lr}
         self.training.meter = EpochMeter()
+        return row
+
+    def on_epoch_row(self, row: dict) -> None:
         score = self.training.final_metrics(row)["val_top1"]
         if score > self.best_top1:
             self.best_top1 = score
             self.save(BEST)  # before last.pth: a kill in between redoes this epoch and rewrites best.pth
-        self.save(CHECKPOINT)
-        self.log.write_summary(self.history)
-        self.log.scalars(row, epoch + 1, "retrain")
+
+    def epoch_line(self, row: dict) -> str:
         ema = f"  EMA {row['ema_top1']:.2f}%" if "ema_top1" in row else ""
-        self.log.info(f"epoch {epoch + 1}/{self.cfg.retrain.epochs}  loss {row['train_loss']:.3f}  "
-                      f"train {row['train_acc']:.1f}%  val {row['val_top1']:.2f}%{ema}  lr {row['lr']:.3g}  "
-                      f"{row['images_per_s']:.0f} img/s")
-        for warning in new_warnings(self.training_health(self.history[:-1]), self.training_health(self.history)):
-            self.log.info(f"warning: {warning}")
+        return (f"epoch {row['epoch']}/{self.cfg.retrain.epochs}  loss {row['train_loss']:.3f}  "
+                f"train {row['train_acc']:.1f}%  val {row['val_top1']:.2f}%{ema}  lr {row['lr']:.3g}  "
+                f"{row['images_per_s']:.0f} img/s")
 
     def training_health(self, history: list[dict]) -> dict:
         """Divergence of the training loss and validation accuracy (plain weights) at chance after the warm-up."""
@@ -356,22 +305,16 @@ class Retrain:
                                num_classes=self.spec.num_classes, warmup_epochs=r.warmup_epochs, lr_key="retrain.lr",
                                lr=r.lr)
 
-    # ------------------------------------------------------------------ result
-
-    def finish(self) -> dict:
-        self.elapsed += time.perf_counter() - self._clock
-        self._clock = time.perf_counter()
+    def result(self) -> dict:
         best = max(self.history, key=lambda row: self.training.final_metrics(row)["val_top1"])
-        result = {
+        return {
             "arch": str(self.arch), "net": self.spec.to_json(), "flops": self.macs, "params": self.params,
             "best_epoch": best["epoch"], "best_top1": self.best_top1,
             "final": self.training.final_metrics(self.history[-1]), "weights": "ema" if self.training.ema else "plain",
             "checkpoint": str(self.dir.file(BEST)), "history": self.history,
-            "health": self.training_health(self.history), "elapsed_s": self.elapsed,
-            "config": to_dict(self.cfg), "versions": versions(),
+            "health": self.training_health(self.history),
         }
-        if self.ctx.is_main:
-            write_text_atomic(self.dir.file("result.json"), json.dumps(result, indent=2))
-        self.log.info(f"best val top-1 {self.best_top1:.2f}% at epoch {best['epoch']} ({result['weights']} weights) "
-                      f"in {self.elapsed / 60:.1f} min; best.pth and last.pth in {self.dir.path}")
-        return result
+
+    def on_result(self, result: dict) -> None:
+        self.log.info(f"best val top-1 {self.best_top1:.2f}% at epoch {result['best_epoch']} ({result['weights']} "
+                      f"weights) in {self.elapsed / 60:.1f} min; best.pth and last.pth in {self.dir.path}")
