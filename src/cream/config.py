@@ -121,8 +121,11 @@ class SpaceConfig:
 
 @dataclass
 class SearchConfig:
-    algorithm: Literal["cream", "spos"] = key(
-        "cream", "cream: prioritized paths + distillation; spos: uniform single-path baseline")
+    algorithm: Literal["cream", "spos", "fairnas", "sandwich"] = key(
+        "cream", "the supernet's training rule (cream.search.trainer.STRATEGIES): cream: prioritized paths + "
+                 "distillation; spos: uniform single-path baseline; fairnas: every op of every block once per "
+                 "update (strict fairness); sandwich: largest, smallest and two random paths per update, the largest "
+                 "teaching the others (in-place distillation)")
     epochs: int = key(120, "supernet training epochs", positive=True)
     warmup_epochs: int = key(20, "epochs of plain training before the board and distillation start", low=0)
     min_steps: int = key(0, "train at least this many optimizer steps: epochs (and warmup_epochs in proportion) "

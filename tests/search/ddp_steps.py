@@ -21,13 +21,37 @@ from cream.config import SearchRun, load_config
 from cream.engine.context import setup_context
 from cream.engine.rundir import RunDir
 from cream.search import trainer
+from cream.search.prioritized import Cream
 from cream.search.selection import select_final
 
 
-def start_search(overrides: list[str]) -> trainer.SupernetSearch:
+def start_search(overrides: list[str], strategy=None) -> trainer.SupernetSearch:
     cfg = load_config(SearchRun, None, overrides)
     Path(cfg.run.out_dir).mkdir(parents=True, exist_ok=True)
-    return trainer.SupernetSearch(cfg, setup_context(cfg.run), RunDir(cfg.run.out_dir, trainer.OUTPUTS))
+    return trainer.SupernetSearch(cfg, setup_context(cfg.run), RunDir(cfg.run.out_dir, trainer.OUTPUTS),
+                                  strategy=strategy)
+
+
+class RecordingCream(Cream):
+    """Cream that records the paths it trains, the teachers it shares, and the meta gradients before and after
+    they are averaged over processes."""
+
+    def __init__(self, search):
+        super().__init__(search)
+        self.sampled, self.teachers, self.computed, self.averaged = [], [], [], []
+
+    def shared(self, choice):
+        self.teachers.append(super().shared(choice))  # (board index, m)
+        return self.teachers[-1]
+
+    def after_update(self, epoch, x, out, accuracy):
+        self.sampled.append(out.arch)
+        super().after_update(epoch, x, out, accuracy)
+
+    def average_meta_grad(self, grad):
+        self.computed.append(grad.clone())
+        super().average_meta_grad(grad)
+        self.averaged.append(grad.clone())
 
 
 def steps_on_shares(overrides: list[str], batches: list[tuple[torch.Tensor, torch.Tensor]]) -> dict:
@@ -37,54 +61,30 @@ def steps_on_shares(overrides: list[str], batches: list[tuple[torch.Tensor, torc
     image alone: in training mode every process normalises with its own share's statistics, and no split of a
     batch over processes can then equal the whole batch in one.
     """
-    search = start_search(overrides)
+    search = start_search(overrides, RecordingCream)
     search.supernet.eval()
-    ctx, sampled, teachers = search.ctx, [], []
-    sample, choose_teacher = search.sampler.sample, search.choose_teacher
-
-    def recording_sample(step, board):
-        sampled.append(sample(step, board))
-        return sampled[-1]
-
-    def recording_choose_teacher(arch):
-        teachers.append(choose_teacher(arch))  # (board index, m)
-        return teachers[-1]
-
-    search.sampler.sample, search.choose_teacher = recording_sample, recording_choose_teacher
+    ctx, cream = search.ctx, search.strategy
     for x, y in batches:
         share = len(x) // ctx.world
         search.train_step(0, x[ctx.rank * share:(ctx.rank + 1) * share], y[ctx.rank * share:(ctx.rank + 1) * share])
-    ranked = select_final(search.supernet, [e.arch for e in search.board.entries], search.plan, search.data, ctx,
+    ranked = select_final(search.supernet, [e.arch for e in cream.board.entries], search.plan, search.data, ctx,
                           bn_batches=0, val_images=search.cfg.search.val_images, log=lambda line: None)
     search.log.close()
-    return {"rank": ctx.rank, "sampled": [str(a) for a in sampled], "teachers": teachers,
-            "board": search.board.state_dict(), "supernet": search.supernet.state_dict(), "ranked": ranked}
+    return {"rank": ctx.rank, "sampled": [str(a) for a in cream.sampled], "teachers": cream.teachers,
+            "board": cream.board.state_dict(), "supernet": search.supernet.state_dict(), "ranked": ranked}
 
 
 def meta_gradients(overrides: list[str]) -> dict:
     """Steps from the run's own data until one meta update; its gradients as computed here, then as averaged."""
-    search = start_search(overrides)
-    computed, averaged, real_meta_update = [], [], trainer.meta_update
-
-    def spy_meta_update(*args, reduce_grads, **kwargs):
-        def recording_reduce(grad):
-            computed.append(grad.clone())
-            reduce_grads(grad)
-            averaged.append(grad.clone())
-
-        return real_meta_update(*args, reduce_grads=recording_reduce, **kwargs)
-
-    trainer.meta_update = spy_meta_update
-    try:
-        for x, y in search.data.train.batches(0):
-            search.train_step(0, x, y)
-            if search.counters["meta_updates"]:
-                break
-    finally:
-        trainer.meta_update = real_meta_update
+    search = start_search(overrides, RecordingCream)
+    for x, y in search.data.train.batches(0):
+        search.train_step(0, x, y)
+        if search.counters["meta_updates"]:
+            break
     search.log.close()
-    return {"computed": computed, "averaged": averaged,
-            "meta_net": {k: v.clone() for k, v in search.meta_net.state_dict().items()}}
+    cream = search.strategy
+    return {"computed": cream.computed, "averaged": cream.averaged,
+            "meta_net": {k: v.clone() for k, v in cream.meta_net.state_dict().items()}}
 
 
 def main(spec_path: str) -> None:

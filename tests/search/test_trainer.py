@@ -15,6 +15,7 @@ from cream.engine.signals import RunInterrupted
 from cream.errors import CreamError
 from cream.search import trainer
 from cream.search.meta import TeacherChoice
+from cream.search.prioritized import Cream
 from cream.search.trainer import SupernetSearch, run_search
 from cream.space.arch import Arch
 from tests.latency_tables import write_table
@@ -61,22 +62,25 @@ def test_spos_baseline_uses_no_board_and_picks_among_random_paths(tiny_fashion_m
     assert all(row["distill_fraction"] == 0 for row in result["history"])
 
 
+def cream_interrupted_at(step: int | None):
+    """Cream that sends itself SIGINT after update ``step`` (None: the first epoch's last)."""
+
+    class InterruptedCream(Cream):
+        def after_update(self, epoch, x, out, accuracy):
+            super().after_update(epoch, x, out, accuracy)
+            if self.search.step == (step or self.search.steps_per_epoch):
+                os.kill(os.getpid(), signal.SIGINT)
+
+    return InterruptedCream
+
+
 @pytest.mark.parametrize("stop_at", ["mid_epoch", "epoch_end"])
-def test_interrupted_and_resumed_run_equals_an_unbroken_one(tiny_fashion_mnist, tmp_path, monkeypatch, stop_at):
+def test_interrupted_and_resumed_run_equals_an_unbroken_one(tiny_fashion_mnist, tmp_path, stop_at):
     unbroken = run_search(tiny_config(tiny_fashion_mnist, tmp_path / "a"))
-
-    original = SupernetSearch.train_step
-
-    def interrupting_step(self, epoch, x, y):
-        original(self, epoch, x, y)
-        # mid-epoch: after warm-up, with a board and meta updates; epoch end: before epoch 1's evaluation
-        if self.step == (11 if stop_at == "mid_epoch" else self.steps_per_epoch):
-            os.kill(os.getpid(), signal.SIGINT)
-
-    monkeypatch.setattr(SupernetSearch, "train_step", interrupting_step)
+    # mid-epoch: after warm-up, with a board and meta updates; epoch end: before epoch 1's evaluation
+    interrupted = cream_interrupted_at(11 if stop_at == "mid_epoch" else None)
     with pytest.raises(RunInterrupted, match="resume by running the same command again"):
-        run_search(tiny_config(tiny_fashion_mnist, tmp_path / "b"))
-    monkeypatch.setattr(SupernetSearch, "train_step", original)
+        run_search(tiny_config(tiny_fashion_mnist, tmp_path / "b"), strategy=interrupted)
     resumed = run_search(tiny_config(tiny_fashion_mnist, tmp_path / "b"))
     assert comparable(resumed) == comparable(unbroken)
 
@@ -87,10 +91,11 @@ def make_search(tiny_fashion_mnist, tmp_path):
     drive step by step (``search.train_step(epoch, x, y)``)."""
     searches = []
 
-    def make(*overrides):
+    def make(*overrides, strategy=None):
         cfg = tiny_config(tiny_fashion_mnist, tmp_path / "s", "search.warmup_epochs=0", *overrides)
         (tmp_path / "s").mkdir()
-        searches.append(SupernetSearch(cfg, setup_context(cfg.run), RunDir(cfg.run.out_dir, trainer.OUTPUTS)))
+        searches.append(SupernetSearch(cfg, setup_context(cfg.run), RunDir(cfg.run.out_dir, trainer.OUTPUTS),
+                                       strategy=strategy))
         return searches[-1]
 
     yield make
@@ -111,7 +116,7 @@ def record_forwards(supernet):
 
 
 def fill_board(search, batches, size):
-    while len(search.board) < size:
+    while len(search.strategy.board) < size:
         search.train_step(0, *next(batches))
 
 
@@ -125,14 +130,21 @@ def teacher_and_student(calls, x):
 
 @pytest.mark.parametrize("mode, chosen", [("meta", (1, 0.3)), ("meta", (2, 0.9)), ("top1", None)])
 def test_the_chosen_board_entry_teaches_with_its_weight_m(make_search, monkeypatch, mode, chosen):
+    pinned = {}
+
+    class PinnedTeacher(Cream):  # the meta network's choice, pinned: this test is about what the step does with it
+        def choose_teacher(self, arch):
+            return TeacherChoice(*pinned["choice"]) if "choice" in pinned else super().choose_teacher(arch)
+
     search = make_search(f"search.teacher={mode}", "search.meta_update_every=0",
-                         "search.clip_grad=0")  # unclipped, the gradients the step leaves are the loss's own
+                         "search.clip_grad=0",  # unclipped, the gradients the step leaves are the loss's own
+                         strategy=PinnedTeacher)
     batches = search.data.train.batches(0)
     fill_board(search, batches, 3)
-    if chosen:  # the meta network's choice, pinned: this test is about what the step does with it
-        monkeypatch.setattr(trainer, "select_teacher", lambda *args, **kwargs: TeacherChoice(*chosen))
+    if chosen:
+        pinned["choice"] = chosen
     index, m = chosen or (0, 0.5)  # top1: the most accurate entry, m = 0.5
-    teacher_arch = search.board.entries[index].arch
+    teacher_arch = search.strategy.board.entries[index].arch
     calls, at_update, real_update = record_forwards(search.supernet), {}, search.optimizer.step
 
     def spy_update(*args, **kwargs):
@@ -179,7 +191,7 @@ def test_board_entries_store_the_students_own_outputs_of_that_step(make_search):
 
     teacher, student = teacher_and_student(calls, x)
     assert teacher.arch != student.arch  # this step's path is a new one, and it enters the board (it has room)
-    entry = next(e for e in search.board.entries if e.arch == student.arch)
+    entry = next(e for e in search.strategy.board.entries if e.arch == student.arch)
     n = search.cfg.search.slice_size
     assert torch.equal(entry.images, x[:n])
     assert torch.allclose(entry.soft_labels, F.softmax(student.logits[:n], dim=1), rtol=0, atol=1e-6)
@@ -187,17 +199,16 @@ def test_board_entries_store_the_students_own_outputs_of_that_step(make_search):
 
 
 @pytest.mark.parametrize("meta_data", ["val", "batch"])
-def test_the_meta_update_distils_on_the_batch_and_judges_on_the_configured_data(make_search, monkeypatch,
-                                                                              meta_data):
+def test_the_meta_update_distils_on_the_batch_and_judges_on_the_configured_data(make_search, meta_data):
     # Pins defect (e) of the paper's code: the meta update was judged on the training batch (meta_data=val).
-    search = make_search(f"search.meta_data={meta_data}", "search.meta_update_every=1")
-    slices, real_meta = [], trainer.meta_update
+    slices = []
 
-    def spy_meta(*args, **kwargs):
-        slices.append((args[5], args[6]))  # (kd images, teacher probs), (ce images, labels)
-        return real_meta(*args, **kwargs)
+    class RecordingCream(Cream):
+        def meta_batches(self, *args):
+            slices.append(super().meta_batches(*args))  # (kd images, teacher probs), (ce images, labels)
+            return slices[-1]
 
-    monkeypatch.setattr(trainer, "meta_update", spy_meta)
+    search = make_search(f"search.meta_data={meta_data}", "search.meta_update_every=1", strategy=RecordingCream)
     batches = search.data.train.batches(0)
     fill_board(search, batches, 1)
     calls = record_forwards(search.supernet)
@@ -234,7 +245,7 @@ def test_learned_sampling_draws_ops_in_proportion_to_the_boards_op_counts(make_s
     assert set(drawn) == {None}  # an empty board: uniform
     fill_board(search, batches, 2)
     for _ in range(2):
-        digits = "".join(str(e.arch).replace("-", "") for e in search.board.entries)
+        digits = "".join(str(e.arch).replace("-", "") for e in search.strategy.board.entries)
         counts = [1 + digits.count(str(op)) for op in range(6)]  # every op one more, so none is unreachable
         drawn.clear()
         search.train_step(0, *next(batches))
@@ -246,24 +257,24 @@ def test_the_ema_follows_every_step_survives_a_resume_and_is_what_final_selectio
     decay, out = 0.9, tmp_path / "ema"
     config = ("search.epochs=1", "search.warmup_epochs=0", f"search.ema_decay={decay}")
     states, evaluated = [], []
-    original_step, real_select = SupernetSearch.train_step, trainer.select_final
+    real_select = trainer.select_final
 
-    def recording_step(self, epoch, x, y):
-        original_step(self, epoch, x, y)
-        states.append({k: v.clone() for k, v in self.supernet.state_dict().items()})
-        if len(states) == 4:  # stop mid-epoch: the resumed run must carry on from the saved EMA
-            os.kill(os.getpid(), signal.SIGINT)
+    class RecordingCream(Cream):
+        def after_update(self, epoch, x, step_loss, accuracy):
+            super().after_update(epoch, x, step_loss, accuracy)
+            states.append({k: v.clone() for k, v in self.search.supernet.state_dict().items()})
+            if len(states) == 4:  # stop mid-epoch: the resumed run must carry on from the saved EMA
+                os.kill(os.getpid(), signal.SIGINT)
 
     def spy_select(net, *args, **kwargs):
         evaluated.append({k: v.clone() for k, v in net.state_dict().items()})
         return real_select(net, *args, **kwargs)
 
-    monkeypatch.setattr(SupernetSearch, "train_step", recording_step)
     monkeypatch.setattr(trainer, "select_final", spy_select)
     monkeypatch.setattr(trainer, "plot_search", lambda *args: None)  # not under test; saves a second
     with pytest.raises(RunInterrupted):
-        run_search(tiny_config(tiny_fashion_mnist, out, *config))
-    run_search(tiny_config(tiny_fashion_mnist, out, *config))
+        run_search(tiny_config(tiny_fashion_mnist, out, *config), strategy=RecordingCream)
+    run_search(tiny_config(tiny_fashion_mnist, out, *config), strategy=RecordingCream)
 
     assert len(states) == 7 and len(evaluated) == 1  # 240 images in batches of 32: 7 steps
     # The EMA by hand (timm's ModelEmaV3 copies the weights at step 1, then moves by 1 - decay every step),
@@ -288,7 +299,7 @@ def test_cream_steps_forward_a_fixed_set_of_input_shapes_while_the_board_grows(t
     board_sizes = []
     for x, y in search.data.train.batches(0):
         search.train_step(0, x, y)
-        board_sizes.append(len(search.board))
+        board_sizes.append(len(search.strategy.board))
     assert board_sizes[0] == 1 and board_sizes[-1] == 3 and search.counters["meta_updates"] > 0
     assert {len(x) for x in inputs} == {32, 3 * 4, 6}  # batch, board size x slice, meta slice
     assert all(x.is_contiguous(memory_format=torch.channels_last) for x in inputs)

@@ -36,8 +36,9 @@ class PathSampler:
             return [c / total for c in counts]
         return None
 
-    def sample(self, step: int, board=None) -> Arch:
-        rng = random.Random(derive_seed(self.seed, step, 11))
+    def sample(self, step: int, board=None, draw: int = 0) -> Arch:
+        """The path of ``step`` (``draw`` > 0: another one, for rules that train several paths per step)."""
+        rng = random.Random(derive_seed(self.seed, step, 11) if draw == 0 else derive_seed(self.seed, step, 11, draw))
         probs = self.probabilities(board)
         for _ in range(self.max_redraws):
             arch = Arch.random(self.plan.depths, rng, probs)

@@ -1,0 +1,133 @@
+"""Cream (Peng et al., 2020): prioritized paths teach the sampled path.
+
+After ``search.warmup_epochs``, every trained path is offered to the prioritized board, and each step's path
+is distilled from a board path: the one the meta-matching network scores best (``search.teacher=meta``), with
+weight m = sigmoid(its score), or the most accurate one with m = 0.5 (``top1``). Every
+``search.meta_update_every`` steps the meta-matching network learns by a second-order gradient (``meta.py``).
+Final selection ranks the board's paths.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from cream.data.splits import derive_seed
+from cream.search.board import PrioritizedBoard
+from cream.search.distill import cream_loss, kd_loss
+from cream.search.meta import MetaMatchingNetwork, TeacherChoice, meta_update, select_teacher
+from cream.search.sampler import PathSampler
+from cream.search.strategy import SearchStrategy, StepLoss
+from cream.space.arch import Arch
+
+CLOUD_LIMIT = 20_000  # sampled (cost, accuracy) points kept for search.png (cost: FLOPs or predicted latency)
+
+
+class Cream(SearchStrategy):
+    name = "cream"
+
+    def __init__(self, search):
+        super().__init__(search)
+        s, device = search.cfg.search, search.ctx.device
+        self.sampler = PathSampler(search.plan, s.sampling, s.op_probs, s.max_redraws, seed=search.cfg.run.seed)
+        self.board = PrioritizedBoard(s.board_size, s.board_margin)
+        self.meta_net = MetaMatchingNetwork(search.cfg.space.num_classes).to(device)
+        self.meta_optimizer = torch.optim.SGD(self.meta_net.parameters(), lr=s.meta_lr, momentum=0.9, nesterov=True)
+
+    def prioritized(self, epoch: int) -> bool:
+        return epoch >= self.search.cfg.search.warmup_epochs
+
+    def loss(self, epoch, x, y) -> StepLoss:
+        search, s = self.search, self.search.cfg.search
+        arch = self.sampler.sample(search.step, self.board)
+        teacher_probs, m = None, None
+        if self.prioritized(epoch) and len(self.board):
+            choice = self.choose_teacher(arch)
+            index, m = self.shared(choice)
+            with torch.no_grad(), search.ctx.autocast():
+                teacher_probs = F.softmax(search.supernet(x, self.board.entries[index].arch).float(), dim=1)
+            if s.teacher == "meta" and s.meta_update_every and search.step % s.meta_update_every == 0:
+                self.update_meta(arch, x, y, teacher_probs)
+
+        with search.ctx.autocast():
+            logits = search.model(x, arch).float()
+        ce = F.cross_entropy(logits, y, label_smoothing=s.label_smoothing)
+        if teacher_probs is None:
+            return StepLoss(loss=ce, ce=ce, logits=logits, labels=y, arch=arch)
+        kd = kd_loss(logits, teacher_probs)
+        return StepLoss(loss=cream_loss(ce, kd, m), ce=ce, logits=logits, labels=y, arch=arch, kd=kd, m=m)
+
+    def choose_teacher(self, arch: Arch) -> TeacherChoice:
+        """The board entry that teaches ``arch`` this step, and its weight m."""
+        search = self.search
+        choice = select_teacher(search.cfg.search.teacher, self.board, lambda imgs: search.supernet(imgs, arch),
+                                self.meta_net, warn=search.log.info)
+        search.counters["nonfinite_meta_scores"] += int(choice.fell_back)
+        return choice
+
+    def shared(self, choice: TeacherChoice) -> tuple[int, float]:
+        """Rank 0's choice on every process, so that all distil alike."""
+        ctx = self.search.ctx
+        shared = ctx.broadcast(torch.tensor([choice.index, choice.weight], device=ctx.device, dtype=torch.float64))
+        return int(shared[0]), float(shared[1])
+
+    def meta_batches(self, x, y, teacher_probs):
+        """((images, teacher probs) to distil on, (images, labels) to judge on) for one meta update."""
+        search, s, ctx = self.search, self.search.cfg.search, self.search.ctx
+        n = max(1, min(s.meta_slice, len(y) // 2))
+        if s.meta_data == "val":
+            gen = torch.Generator().manual_seed(derive_seed(search.cfg.run.seed, search.step, ctx.rank, 17))
+            x_ce, y_ce = search.data.val.sample(n, gen)
+            x_ce, y_ce = ctx.to_device(x_ce), y_ce.to(ctx.device)
+        else:
+            x_ce, y_ce = x[n:2 * n], y[n:2 * n]
+        return (x[:n], teacher_probs[:n]), (x_ce, y_ce)
+
+    def update_meta(self, arch: Arch, x, y, teacher_probs) -> None:
+        search = self.search
+        distil, judge = self.meta_batches(x, y, teacher_probs)
+        meta_update(search.supernet, arch, self.meta_net, self.meta_optimizer, self.board, distil, judge,
+                    search.optimizer.param_groups[0]["lr"], clip=search.cfg.search.clip_grad,
+                    reduce_grads=self.average_meta_grad)
+        search.counters["meta_updates"] += 1
+
+    def average_meta_grad(self, grad: torch.Tensor) -> None:
+        """The meta network's gradient averaged over processes, in place."""
+        ctx = self.search.ctx
+        ctx.all_reduce(grad).div_(ctx.world)
+
+    def after_update(self, epoch, x, out: StepLoss, accuracy: float) -> None:
+        if not self.prioritized(epoch):
+            return
+        cost = self.search.plan.cost(out.arch)
+        self.offer_to_board(out.arch, accuracy, cost, x, out.logits)
+        if len(self.cloud) >= CLOUD_LIMIT:
+            del self.cloud[: CLOUD_LIMIT // 10]
+        self.cloud.append([cost, accuracy])
+
+    def offer_to_board(self, arch: Arch, accuracy: float, cost: float, x, logits) -> None:
+        on_board = any(e.arch == arch for e in self.board.entries)
+        if not on_board and not self.board.admits(accuracy, cost):
+            return
+        ctx, n = self.search.ctx, self.search.cfg.search.slice_size
+        # Stored in the run's memory format, so forwards over the board see one input layout as well as one shape.
+        images = ctx.to_device(ctx.broadcast(x[:n].detach().contiguous()))
+        probs = ctx.broadcast(F.softmax(logits[:n].detach(), dim=1).contiguous())
+        self.search.counters["board_changes"] += int(self.board.consider(arch, accuracy, cost, images, probs))
+
+    def candidates(self) -> list[Arch]:
+        if len(self.board):
+            self.search.log.info(f"final selection over the {len(self.board)} board paths")
+            return [e.arch for e in self.board.entries]
+        self.search.log.info("the board is empty (warm-up covered the whole run?); choosing among random paths")
+        return super().candidates()
+
+    def state_dict(self) -> dict:
+        return {"meta_net": self.meta_net.state_dict(), "meta_optimizer": self.meta_optimizer.state_dict(),
+                "board": self.board.state_dict(), "cloud": self.cloud}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.meta_net.load_state_dict(state["meta_net"])
+        self.meta_optimizer.load_state_dict(state["meta_optimizer"])
+        self.board.load_state_dict(state["board"], self.search.ctx.device)
+        self.cloud = state["cloud"]

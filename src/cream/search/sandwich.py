@@ -1,0 +1,43 @@
+"""The sandwich rule with in-place distillation (BigNAS, Yu et al., ECCV 2020; Once-for-All's progressive
+shrinking uses the same teacher): each step trains the space's largest path on the labels, and its smallest
+path and two random in-budget paths on the largest path's soft labels; one update with the gradients summed.
+
+The largest and smallest paths are the space's extremes (every block k7 e6, every block k3 e4) whatever the
+multiply-add range; the final choice ranks random in-budget paths.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from cream.search.distill import kd_loss
+from cream.search.strategy import SearchStrategy, StepLoss
+from cream.space.arch import NUM_OPS, Arch
+
+RANDOM_PATHS = 2
+
+
+class Sandwich(SearchStrategy):
+    name = "sandwich"
+    multi_path = True
+
+    def paths(self) -> tuple[Arch, list[Arch]]:
+        """(the teacher: the largest path, the students: the smallest path and ``RANDOM_PATHS`` random ones)."""
+        search = self.search
+        depths = search.plan.depths
+        randoms = [self.sampler.sample(search.step, draw=k) for k in range(RANDOM_PATHS)]
+        return Arch.uniform(depths, NUM_OPS - 1), [Arch.uniform(depths, 0), *randoms]
+
+    def loss(self, epoch, x, y) -> StepLoss:
+        search = self.search
+        largest, students = self.paths()
+        with search.ctx.autocast():
+            teacher_logits = search.supernet(x, largest).float()
+            student_logits = [search.supernet(x, arch).float() for arch in students]
+        ce = F.cross_entropy(teacher_logits, y, label_smoothing=search.cfg.search.label_smoothing)
+        soft_labels = F.softmax(teacher_logits.detach(), dim=1)
+        kd = torch.stack([kd_loss(logits, soft_labels) for logits in student_logits])
+        logits = torch.cat([teacher_logits, *student_logits])
+        return StepLoss(loss=ce + kd.sum(), ce=ce, logits=logits, labels=y.repeat(1 + len(students)), arch=largest,
+                        kd=kd.mean())
