@@ -1,5 +1,7 @@
 """``--official FILE.yaml``: config files of the paper's code, written here with its keys and values."""
 
+import re
+
 import pytest
 import torch
 import yaml
@@ -117,6 +119,25 @@ AUGMENTATION:
 """
 
 
+# The keys of the paper's lib/config.py, in its order.
+PAPER_CONFIG_KEYS = """
+AUTO_RESUME DATA_DIR MODEL RESUME_PATH SAVE_PATH SEED LOG_INTERVAL RECOVERY_INTERVAL WORKERS NUM_GPU SAVE_IMAGES AMP
+OUTPUT EVAL_METRICS TTA LOCAL_RANK VERBOSE
+DATASET.NUM_CLASSES DATASET.IMAGE_SIZE DATASET.INTERPOLATION DATASET.BATCH_SIZE DATASET.NO_PREFECHTER DATASET.PIN_MEM
+DATASET.VAL_BATCH_MUL
+NET.SELECTION NET.GP NET.DROPOUT_RATE NET.EMA.USE NET.EMA.FORCE_CPU NET.EMA.DECAY
+OPT OPT_EPS MOMENTUM WEIGHT_DECAY OPTIMIZER.NAME OPTIMIZER.MOMENTUM OPTIMIZER.WEIGHT_DECAY
+SCHED LR_NOISE_PCT LR_NOISE_STD WARMUP_LR MIN_LR EPOCHS START_EPOCH DECAY_EPOCHS WARMUP_EPOCHS COOLDOWN_EPOCHS
+PATIENCE_EPOCHS DECAY_RATE LR LR_NOISE META_LR
+AUGMENTATION.AA AUGMENTATION.COLOR_JITTER AUGMENTATION.RE_PROB AUGMENTATION.RE_MODE AUGMENTATION.MIXUP
+AUGMENTATION.MIXUP_OFF_EPOCH AUGMENTATION.SMOOTHING
+BATCHNORM.SYNC_BN BATCHNORM.BN_TF BATCHNORM.BN_MOMENTUM BATCHNORM.BN_EPS
+SUPERNET.UPDATE_ITER SUPERNET.SLICE SUPERNET.POOL_SIZE SUPERNET.RESUNIT SUPERNET.DIL_CONV SUPERNET.UPDATE_2ND
+SUPERNET.FLOPS_MAXIMUM SUPERNET.FLOPS_MINIMUM SUPERNET.PICK_METHOD SUPERNET.META_STA_EPOCH SUPERNET.HOW_TO_PROB
+SUPERNET.PRE_PROB
+""".split()
+
+
 def write(tmp_path, name, text):
     path = tmp_path / name
     path.write_text(text)
@@ -128,7 +149,7 @@ def captured(monkeypatch):
     """The config `cream search` / `cream retrain` would run with (the run itself is replaced)."""
     seen = {}
 
-    def search(cfg, force=False):
+    def search(cfg, force=False, strategy=None):
         seen["cfg"] = cfg
         return {"arch": "3-3-3-3-3", "flops": 1.0, "params": 1.0, "val_top1": 1.0,
                 "config": {"run": {"out_dir": cfg.run.out_dir}}}
@@ -274,3 +295,33 @@ def test_bad_files_are_one_line_errors(tmp_path, text, message):
         translate(path, "retrain" if "SELECTION" in text else "search")
     assert "\n" not in str(info.value)
     assert main(["search", "--official", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_the_table_has_a_row_for_every_key_of_the_papers_config_in_its_order():
+    assert [key for key in PAPER_KEYS if key != "MODEL_SELECTION"] == PAPER_CONFIG_KEYS
+    assert "MODEL_SELECTION" in PAPER_KEYS  # the README's name of NET.SELECTION
+    for row in PAPER_KEYS.values():
+        assert re.fullmatch("[s-][r-][t-]", row.reads), row.name
+        assert bool(row.unread) == (not row.is_read_by("search")), row.name  # the search says why it skips a key
+
+
+def test_a_command_lists_the_keys_its_paper_code_does_not_read_as_ignored(tmp_path):
+    path = write(tmp_path, "287.yaml", "SEED: 1\n")
+    values = {"SUPERNET.PRE_PROB": "(1,1,1,1,1,1)", "NET.SELECTION": "287", "MODEL_SELECTION": "287"}
+    every_key = [f"{key}={values.get(key, 1)}" for key in PAPER_KEYS]
+
+    def not_read(command, why):
+        return {line.split()[0] for line in translate(path, command, every_key).ignored if line.endswith(why)}
+
+    # The paper's tools/test.py reads these (so does our test); any other key is a training setting there.
+    assert not_read("test", "a training setting, which the paper's test does not read") == set(PAPER_KEYS) - {
+        "AUTO_RESUME", "DATA_DIR", "MODEL", "RESUME_PATH", "SAVE_PATH", "SEED", "LOG_INTERVAL", "WORKERS", "NUM_GPU",
+        "AMP", "TTA", "LOCAL_RANK", "DATASET.NUM_CLASSES", "DATASET.IMAGE_SIZE", "DATASET.INTERPOLATION",
+        "DATASET.BATCH_SIZE", "DATASET.PIN_MEM", "DATASET.VAL_BATCH_MUL", "NET.SELECTION", "MODEL_SELECTION",
+        "NET.GP", "NET.EMA.USE"}
+    assert not_read("retrain", "a search setting, which the paper's retrain does not read") == \
+        {key for key in PAPER_KEYS if key.startswith("SUPERNET.")} | {"META_LR"}
+    # The paper's search decays its LR linearly to 0, whatever the schedule keys say.
+    assert not_read("search", "the paper's search has no such schedule setting") == {
+        "OPT_EPS", "LR_NOISE", "LR_NOISE_PCT", "LR_NOISE_STD", "WARMUP_LR", "WARMUP_EPOCHS", "MIN_LR", "DECAY_EPOCHS",
+        "DECAY_RATE", "COOLDOWN_EPOCHS", "PATIENCE_EPOCHS"}

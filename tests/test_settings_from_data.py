@@ -2,10 +2,10 @@ import dataclasses
 
 import pytest
 
-from cream.config import RetrainRun, SearchRun, load_config
+from cream.assemble import data_option, run_config
+from cream.config import SearchRun, load_config
 from cream.errors import CreamError
 from cream.settings_from_data import auto_batch, settings_from_data, stretch
-from cream.train.options import data_option, run_config
 from tests.conftest import make_image_tree
 
 
@@ -29,7 +29,7 @@ def test_stretch_grows_epochs_and_warmup_in_proportion_only_when_short():
 
 
 def folder_search(root, *overrides):
-    return run_config(SearchRun, "search", None, str(root), list(overrides))
+    return run_config("search", data=str(root), overrides=list(overrides))
 
 
 def test_search_on_a_folder_takes_classes_channels_resolution_batch_and_folder_from_the_data(tmp_path):
@@ -56,10 +56,10 @@ def test_overrides_win_over_the_data_and_presets_are_optional(tmp_path):
     assert (cfg.space.resolution, cfg.data.batch_size, cfg.search.epochs, cfg.run.out_dir) == (32, 8, 4, "elsewhere")
     assert cfg.space.in_chans == 3  # still from the data
     # No preset and no --data: data.dataset=imagefolder alone chooses the image-folder preset.
-    plain = run_config(SearchRun, "search", None, None, ["data.dataset=imagefolder", f"data.root={root}"])
+    plain = run_config("search", overrides=["data.dataset=imagefolder", f"data.root={root}"])
     assert plain.space.resolution is None and plain.data.batch_size is None
     # A named preset keeps its recipe, while --data decides what the data decides.
-    named = run_config(SearchRun, "search", "fashion_mnist", str(root), [])
+    named = run_config("search", "fashion_mnist", data=str(root))
     assert named.data.batch_size == 128 and named.space.in_chans is None and named.run.out_dir is None
 
 
@@ -71,7 +71,7 @@ def test_a_large_side_is_capped_at_224(tmp_path):
 
 def test_retrain_on_a_folder_retrains_the_search_of_the_same_data(tmp_path):
     root = make_image_tree(tmp_path / "tree", per_class=5, size=40)
-    cfg, notes = settings_from_data(run_config(RetrainRun, "retrain", None, str(root), []), "retrain")
+    cfg, notes = settings_from_data(run_config("retrain", data=str(root)), "retrain")
     assert cfg.retrain.arch == "runs/search/tree/result.json" and cfg.run.out_dir == "runs/retrain/tree"
     assert "15 training images, validation on val/" in notes[0]  # all of train/, val/ validates
     # a batch of all 15 images: one step per epoch, so the 3000 steps of the preset's floor take 3000 epochs

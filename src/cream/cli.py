@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from cream.engine.signals import RunInterrupted
@@ -100,77 +99,40 @@ def cmd_latency_table(args):
     print(f"wrote {args.out}; search with it: cream search space.latency_table={args.out} space.latency_max=MS")
 
 
-def _is_main_process() -> bool:
-    """True unless this is one of torchrun's other processes: only the first one prints."""
-    return os.environ.get("RANK", "0") == "0"
-
-
 def _print_note(note: str | None) -> None:
-    if note and _is_main_process():
-        print(note)
+    from cream.assemble import say
+
+    say(note)
 
 
-def _official(args, kind: str):
-    """``--official FILE``: the paper config read for ``kind`` (its mapping printed once, and a warning line per key
-    we do not support) and our own overrides; ``KEY=value`` overrides written as in the paper's files go to it."""
-    from cream.official import split_overrides, translate
-
-    overrides = list(args.overrides)
-    if getattr(args, "config", None) is not None:
-        if "=" not in args.config:
-            raise CreamError(f"give a preset ({args.config}) or --official {args.official}, not both")
-        overrides.insert(0, args.config)  # argparse took the first override for the preset
-    paper, ours = split_overrides(overrides)
-    official = translate(args.official, kind, paper)
-    if _is_main_process():
-        print(official.report())
-        for line in official.warnings:
-            print(f"warning: {line}", file=sys.stderr)
-    return official, ours
-
-
-def _run_config(args, cls, kind: str):
-    """The config of a search or retrain command (preset, --data, --official, overrides, --quiet); None after --keys."""
-    from cream.config import describe
-    from cream.space.zoo import name_note, paper_model
-    from cream.train.options import run_config
-
-    if args.keys:
-        print(describe(cls))
-        return None
-    preset, overrides = args.config, args.overrides
-    if args.official:
-        official, overrides = _official(args, kind)
-        preset, overrides = official.preset, official.overrides() + overrides
-    elif preset is not None and "=" in preset:  # no preset named: the first word is an override
+def _run_options(args) -> dict:
+    """The keyword arguments of ``cream.search`` / ``cream.retrain`` from a search or retrain command line."""
+    preset, overrides = args.config, list(args.overrides)
+    if preset is not None and "=" in preset:  # no preset named: the first word is an override
         preset, overrides = None, [preset, *overrides]
-    elif kind == "retrain" and preset is not None and paper_model(preset):  # the paper recipes: 14 ... 604
-        _print_note(name_note(preset))
-        preset = paper_model(preset).removeprefix("cream_")
-    cfg = run_config(cls, kind, preset, args.data, overrides)
-    if kind == "retrain":
-        _print_note(name_note(cfg.retrain.arch))
     if args.quiet:
-        cfg.run.quiet = True
-    return cfg
+        overrides.append("run.quiet=true")
+    return {"preset": preset, "data": args.data, "official": args.official, "overrides": overrides,
+            "force": args.force}
 
 
 def cmd_search(args):
-    from cream.config import SearchRun
-    from cream.search.trainer import run_search
+    from cream import api
+    from cream.assemble import is_main_process
+    from cream.config import SearchRun, describe
 
-    cfg = _run_config(args, SearchRun, "search")
-    if cfg is None:
+    if args.keys:
+        print(describe(SearchRun))
         return
-    result = run_search(cfg, force=args.force)
-    if not _is_main_process():
+    result = api.search(**_run_options(args))
+    if not is_main_process():
         return
-    done = "already finished: " if result.get("already_finished") else ""
-    latency = f"{result['latency_ms']:.3g} ms predicted latency, " if result.get("latency_ms") is not None else ""
-    print(f"{done}chosen architecture {result['arch']}  ({result['flops']:.2f} M multiply-adds, {latency}"
-          f"{result['params']:.2f} M params, search-val top-1 {result['val_top1']:.2f}%)")
-    table = ", latency_table.json" if result.get("latency_table") else ""
-    print(f"results in {result['config']['run']['out_dir']}: result.json, summary.csv, search.png, search.log, "
+    done = "already finished: " if result.already_finished else ""
+    latency = f"{result.latency_ms:.3g} ms predicted latency, " if result.latency_ms is not None else ""
+    print(f"{done}chosen architecture {result.arch}  ({result.flops:.2f} M multiply-adds, {latency}"
+          f"{result.params:.2f} M params, search-val top-1 {result.val_top1:.2f}%)")
+    table = ", latency_table.json" if result.latency_table else ""
+    print(f"results in {result.config['run']['out_dir']}: result.json, summary.csv, search.png, search.log, "
           f"tensorboard/{table}")
 
 
@@ -203,7 +165,8 @@ def cmd_rankcorr(args):
             write_comparison(report, args.out)
             print(f"written to {args.out}: compare.json, compare.csv, compare.png")
         return
-    from cream.analysis.rankcorr import merge_study, report_text, run_study, study_config
+    from cream.analysis.rankcorr import merge_study, report_text, run_study
+    from cream.assemble import study_config
 
     if args.merge:
         report = merge_study(args.merge)
@@ -240,58 +203,51 @@ def _add_run_options(p, kind):
 
 
 def cmd_retrain(args):
-    from cream.config import RetrainRun
-    from cream.train.trainer import run_retrain
+    from cream import api
+    from cream.assemble import is_main_process
+    from cream.config import RetrainRun, describe
 
-    cfg = _run_config(args, RetrainRun, "retrain")
-    if cfg is None:
+    if args.keys:
+        print(describe(RetrainRun))
         return
-    if args.init:
-        cfg.retrain.init = args.init
-    result = run_retrain(cfg, force=args.force)
-    if not _is_main_process():
+    result = api.retrain(**_run_options(args), init=args.init)
+    if not is_main_process():
         return
-    done = "already finished: " if result.get("already_finished") else ""
-    print(f"{done}retrained {result['arch']}: best val top-1 {result['best_top1']:.2f}% at epoch "
-          f"{result['best_epoch']} ({result['weights']} weights) in {result['elapsed_s'] / 60:.1f} min")
-    print(f"results in {result['config']['run']['out_dir']}: best.pth, last.pth, result.json, summary.csv, "
+    done = "already finished: " if result.already_finished else ""
+    print(f"{done}retrained {result.arch}: best val top-1 {result.best_top1:.2f}% at epoch "
+          f"{result.best_epoch} ({result.weights} weights) in {result.elapsed_s / 60:.1f} min")
+    print(f"results in {result.config['run']['out_dir']}: best.pth, last.pth, result.json, summary.csv, "
           "retrain.log, tensorboard/; "
-          f"test with: cream test --checkpoint {result['checkpoint']}")
+          f"test with: cream test --checkpoint {result.checkpoint}")
 
 
 def cmd_test(args):
+    from cream import api
+    from cream.assemble import is_main_process
     from cream.config import EvalRun, describe
     from cream.space.zoo import name_note
-    from cream.train.tester import evaluate_checkpoint
 
     if args.keys:
         print(describe(EvalRun))
         return
     _print_note(args.arch and name_note(args.arch))
-    keys = {"checkpoint": args.checkpoint, "arch": args.arch, "resolution": args.resolution, "out": args.out,
-            "plain": args.plain or None, "latency_table": args.latency_table}
-    keys, overrides = {k: v for k, v in keys.items() if v is not None}, args.overrides
-    if args.official:  # the file's RESUME_PATH, model, SAVE_PATH and DATA_DIR, unless given here
-        official, overrides = _official(args, "test")
-        if args.data:
-            official.values["data"] = {k: v for k, v in official.values.get("data", {}).items()
-                                       if k not in ("dataset", "root")}
-        keys, overrides = {**official.values.get("test", {}), **keys}, official.overrides(skip=("test",)) + overrides
-    report = evaluate_checkpoint(keys, args.data, overrides)
-    if not _is_main_process():
+    report = api.test(args.checkpoint, data=args.data, arch=args.arch, resolution=args.resolution, plain=args.plain,
+                      latency_table=args.latency_table, out=args.out, official=args.official,
+                      overrides=args.overrides)
+    if not is_main_process():
         return
-    for name, r in report["results"].items():
+    for name, r in report.results.items():
         print(f"test top-1 {r['top1']:.2f}%  top-5 {r['top5']:.2f}%  loss {r['loss']:.4f}  ({name} weights, "
-              f"{r['images']} {report['data']['split']} images of {report['data']['dataset']})")
-    one, big = report["latency"]
-    print(f"{report['arch']} at {report['net']['resolution']} px: {report['params']:.2f} M params, "
-          f"{report['macs']:.2f} M multiply-adds; latency on {report['device']}: {one['ms']:.2f} ms at batch 1, "
+              f"{r['images']} {report.data['split']} images of {report.data['dataset']})")
+    one, big = report.latency
+    print(f"{report.arch} at {report.net['resolution']} px: {report.params:.2f} M params, "
+          f"{report.macs:.2f} M multiply-adds; latency on {report.device}: {one['ms']:.2f} ms at batch 1, "
           f"{big['ms']:.1f} ms at batch {big['batch']} ({big['images_per_s']:.0f} images/s)")
-    if report["latency_table"]:
-        t = report["latency_table"]
+    if report.latency_table:
+        t = report.latency_table
         print(f"latency at batch {t['batch']}, {t['threads']} thread(s): predicted {t['predicted_ms']:.3g} ms, "
               f"measured {t['measured_ms']:.3g} ms (table {t['file']})")
-    print(f"wrote {report['written_to']}")
+    print(f"wrote {report.written_to}")
 
 
 def _formats(text):
@@ -303,19 +259,20 @@ def _formats(text):
 
 
 def cmd_export(args):
+    from cream import api
     from cream.config import ExportRun, describe
     from cream.space.zoo import name_note
-    from cream.train.export import export_model
 
     if args.keys:
         print(describe(ExportRun))
         return
     _print_note(args.arch and name_note(args.arch))
-    keys = {"checkpoint": args.checkpoint, "supernet": args.supernet, "arch": args.arch, "formats": args.format,
-            "resolution": args.resolution, "out": args.out, "plain": args.plain or None}
-    result = export_model({k: v for k, v in keys.items() if v is not None}, args.data, args.overrides)
-    for fmt, written in result["files"].items():
-        print(f"wrote {written['path']}  ({fmt}; {result['weights']} weights of {result['arch']}; largest difference "
+    given = {"supernet": args.supernet, "arch": args.arch, "formats": args.format, "resolution": args.resolution,
+             "out": args.out, "data": args.data}
+    result = api.export(args.checkpoint, plain=args.plain, overrides=args.overrides,
+                        **{k: v for k, v in given.items() if v is not None})
+    for fmt, written in result.files.items():
+        print(f"wrote {written['path']}  ({fmt}; {result.weights} weights of {result.arch}; largest difference "
               f"from PyTorch {written['max_abs_diff']:.1e} on logits up to {written['logit_scale']:.3g})")
 
 

@@ -19,6 +19,13 @@ import yaml
 from cream.errors import CreamError
 
 PRESET_DIR = Path(__file__).parent / "configs"
+RUNS_DIR = "runs"  # every run folder lies under it, named by run_folder
+
+
+def run_folder(command: str, data_name: str | None = None) -> str:
+    """Where a run of ``command`` (search, retrain, rankcorr) writes: runs/<command>, or runs/<command>/<data name>
+    when the data names it (the data folder's name, or fashion_mnist)."""
+    return f"{RUNS_DIR}/{command}" + (f"/{data_name}" if data_name else "")
 
 # What keys left null ("from the data") become; cream/settings_from_data.py applies these rules and logs the outcome.
 AUTO_MAX_RESOLUTION = 224    # space.resolution: the median short side of the training images, at most this
@@ -37,7 +44,7 @@ def key(default, doc: str, *, low=None, high=None, positive=False):
 
 @dataclass
 class RunConfig:
-    out_dir: str | None = key("runs/search", "directory for checkpoints, logs and results; null = "
+    out_dir: str | None = key(run_folder("search"), "directory for checkpoints, logs and results; null = "
                                              "runs/<command>/<data name> (the data folder's name, or fashion_mnist)")
     seed: int = key(0, "random seed for sampling, data order and initialisation")
     device: str = key("auto", "auto (cuda when available, else cpu), cpu, cuda or cuda:N")
@@ -209,7 +216,7 @@ class SearchRun:
 class RetrainRun:
     """``cream retrain``: run + data + space + retrain."""
 
-    run: RunConfig = field(default_factory=lambda: RunConfig(out_dir="runs/retrain"))
+    run: RunConfig = field(default_factory=lambda: RunConfig(out_dir=run_folder("retrain")))
     data: DataConfig = field(default_factory=DataConfig)
     space: SpaceConfig = field(default_factory=SpaceConfig)
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
@@ -292,7 +299,7 @@ class StudyConfig:
 class RankCorrRun:
     """``cream rankcorr``: run + data (default: the supernet's own) + study + retrain (the short fixed recipe)."""
 
-    run: RunConfig = field(default_factory=lambda: RunConfig(out_dir="runs/rankcorr"))
+    run: RunConfig = field(default_factory=lambda: RunConfig(out_dir=run_folder("rankcorr")))
     data: DataConfig = field(default_factory=DataConfig)
     study: StudyConfig = field(default_factory=StudyConfig)
     # A few epochs from scratch: no EMA (it would still be near the initial weights) and a short warm-up.
@@ -334,28 +341,35 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def load_config(cls, source: str | Path | dict | None, overrides: list[str] = (), then: dict | None = None):
     """Defaults of ``cls``, then ``source`` (a YAML file or a mapping of sections), then the sections of ``then``,
     then ``key=value`` overrides."""
-    values: dict[str, dict[str, Any]] = {}
-    if isinstance(source, dict):
-        values = {section: dict(body) for section, body in source.items()}
-    elif source is not None:
-        try:
-            loaded = yaml.load(Path(source).read_text(), Loader=_UniqueKeyLoader)
-        except yaml.YAMLError as e:
-            raise CreamError(f"config {source} is not valid YAML: {str(e).splitlines()[0]}") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise CreamError(f"config {source} must be a mapping of sections, got {type(loaded).__name__}")
-        for section, body in (loaded or {}).items():
-            _section_type(cls, section)
-            if not isinstance(body, dict):
-                raise CreamError(f"config section {section!r} must be a mapping of keys")
-            for name, value in body.items():
-                values.setdefault(section, {})[name] = value
+    values = read_sections(cls, source)
     for section, body in (then or {}).items():
         values.setdefault(section, {}).update(body)
     for item in overrides:
         section, name, value = parse_override(cls, item)
         values.setdefault(section, {})[name] = value
     return build(cls, values)
+
+
+def read_sections(cls, source: str | Path | dict | None) -> dict[str, dict[str, Any]]:
+    """The sections of ``source``, a YAML file (a preset) or a mapping of sections, as nested values."""
+    if isinstance(source, dict):
+        return {section: dict(body) for section, body in source.items()}
+    values: dict[str, dict[str, Any]] = {}
+    if source is None:
+        return values
+    try:
+        loaded = yaml.load(Path(source).read_text(), Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as e:
+        raise CreamError(f"config {source} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if loaded is not None and not isinstance(loaded, dict):
+        raise CreamError(f"config {source} must be a mapping of sections, got {type(loaded).__name__}")
+    for section, body in (loaded or {}).items():
+        _section_type(cls, section)
+        if not isinstance(body, dict):
+            raise CreamError(f"config section {section!r} must be a mapping of keys")
+        for name, value in body.items():
+            values.setdefault(section, {})[name] = value
+    return values
 
 
 def build(cls, values: dict[str, dict[str, Any]]):
@@ -384,19 +398,23 @@ def parse_override(cls, item: str) -> tuple[str, str, Any]:
     if "=" not in item:
         raise CreamError(f"override {item!r} must look like key=value (e.g. search.epochs=3)")
     dotted, _, text = item.partition("=")
-    dotted = dotted.strip()
     try:
         value = yaml.safe_load(text) if text.strip() else None
     except yaml.YAMLError:
         value = text
+    return (*resolve_key(cls, dotted.strip()), value)
+
+
+def resolve_key(cls, dotted: str) -> tuple[str, str]:
+    """(section, key) of ``section.key``, or of a bare ``key`` that only one section of ``cls`` has."""
     if "." in dotted:
         section, _, name = dotted.partition(".")
         _section_type(cls, section)
-        return section, name, value
+        return section, name
     owners = [f.name for f in dataclasses.fields(cls)
               if dotted in {g.name for g in dataclasses.fields(_section_type(cls, f.name))}]
     if len(owners) == 1:
-        return owners[0], dotted, value
+        return owners[0], dotted
     if len(owners) > 1:
         raise CreamError(f"key {dotted!r} is in several sections; write one of "
                          + ", ".join(f"{o}.{dotted}" for o in owners))

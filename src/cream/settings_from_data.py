@@ -13,7 +13,7 @@ import os
 
 import torch
 
-from cream.config import AUTO_BATCH, AUTO_EPOCH_STEPS, AUTO_MAX_RESOLUTION
+from cream.config import AUTO_BATCH, AUTO_EPOCH_STEPS, AUTO_MAX_RESOLUTION, run_folder
 from cream.data.loaders import training_split
 from cream.data.splits import select_per_class
 from cream.data.survey import Survey, survey
@@ -74,10 +74,10 @@ def settings_from_data(cfg, command: str):
         data.batch_size = auto_batch(images // world)
         decided.append(f"data.batch_size={data.batch_size} (an epoch of at least {AUTO_EPOCH_STEPS} steps)")
     if cfg.run.out_dir is None:
-        cfg.run.out_dir = f"runs/{command}/{found.name}"
+        cfg.run.out_dir = run_folder(command, found.name)
         decided.append(f"run.out_dir={cfg.run.out_dir}")
     if command == "retrain" and recipe.arch is None:
-        recipe.arch = f"runs/search/{found.name}/result.json"
+        recipe.arch = f"{run_folder('search', found.name)}/result.json"
         decided.append(f"retrain.arch={recipe.arch}")
     validation = ("val/" if command == "retrain" and "val" in found.splits
                   else f"{data.val_fraction:g} of train/ held out")

@@ -6,10 +6,12 @@ import torch
 
 from cream.analysis import rankcorr
 from cream.analysis.compare import compare_studies, comparison_text, write_comparison
-from cream.analysis.rankcorr import StudyFolder, merge_study, run_study, study_config
+from cream.analysis.rankcorr import StudyFolder, merge_study, run_study
 from cream.analysis.stats import rank_correlation
+from cream.assemble import study_config
 from cream.cli import main
 from cream.errors import CreamError
+from cream.train.weights import read_search_checkpoint
 from tests.analysis.conftest import write_search_checkpoint
 
 TIMINGS = ("ws_seconds", "sa_seconds")
@@ -267,7 +269,7 @@ def test_strata_spread_the_paths_over_the_flops_range(supernet_ckpt, tmp_path, t
     from cream.space.net import NetSpec
 
     cfg = config(supernet_ckpt, tmp_path / "strata", "study.strata=3", paths=6)
-    ckpt = rankcorr.load_search_checkpoint(supernet_ckpt)
+    ckpt = read_search_checkpoint(supernet_ckpt)
     plan = plan_space(NetSpec(**ckpt["net"]), 0, 8, ckpt["depths"])
     archs = rankcorr.study_paths(cfg, plan)
     low, high = plan.table.macs(plan.smallest), plan.table.macs(plan.largest)

@@ -1,6 +1,6 @@
 """``cream rankcorr``: does the supernet rank paths the way stand-alone training does?
 
-Reading order: ``study_config`` (defaults, then the supernet's data section, then overrides) -> ``run_study``
+Reading order: ``cream.assemble.study_config`` (defaults, the supernet's data section, overrides) -> ``run_study``
 (the paths; for each path of this shard its weight-sharing and stand-alone accuracy, one JSON line as soon as
 it is known) -> ``finish`` (Kendall tau and Spearman rho; rankcorr.json, rankcorr.csv, rankcorr.png).
 
@@ -27,9 +27,8 @@ from scipy.stats import rankdata
 
 from cream.analysis.plots import plot_rank_correlation
 from cream.analysis.stats import bootstrap_tau, fmt, rank_correlation, seed_noise
-from cream.config import RankCorrRun, build, load_config, to_dict
+from cream.config import RankCorrRun, to_dict
 from cream.data import build_data
-from cream.engine.checkpoint import load_checkpoint
 from cream.engine.context import setup_context
 from cream.engine.logs import json_number, versions, write_text_atomic
 from cream.engine.rundir import check_same_config
@@ -38,9 +37,9 @@ from cream.search.sampler import PathSampler
 from cream.search.selection import evaluate_path
 from cream.space.arch import Arch
 from cream.space.budget import plan_space
-from cream.space.net import NetSpec
 from cream.space.supernet import Supernet
 from cream.train.trainer import train_from_scratch
+from cream.train.weights import load_supernet, read_search_checkpoint
 
 STUDY, PATHS, REPORT = "study.json", "paths.txt", "rankcorr.json"
 RESULTS_GLOB = "results-*-of-*.jsonl"
@@ -55,25 +54,6 @@ CSV_FIELDS = ("index", "arch", "flops", "params", "ws_top1", "sa_top1", "ws_rank
 
 
 # ---------------------------------------------------------------- configuration and inputs
-
-
-def load_search_checkpoint(path: str | Path) -> dict:
-    """A search run's last.pth, checked to hold what a study needs."""
-    ckpt = load_checkpoint(path)
-    if ckpt.get("kind") != "cream-search" or not {"supernet", "net", "depths", "config"} <= ckpt.keys():
-        raise CreamError(f"{path} is not a search checkpoint; pass --supernet RUN/last.pth of a `cream search` run")
-    return ckpt
-
-
-def study_config(supernet: str | Path, overrides: list[str] = (), settings: dict | None = None) -> RankCorrRun:
-    """Defaults of ``RankCorrRun``, then the supernet's own data section, then ``section.key=value`` overrides,
-    then ``settings`` (``{"study.paths": 20, ...}``, from command-line flags); every value is checked."""
-    saved = load_search_checkpoint(supernet)["config"]
-    values = to_dict(load_config(RankCorrRun, {"data": saved["data"]}, overrides))
-    for dotted, value in {**(settings or {}), "study.supernet": str(supernet)}.items():
-        section, _, name = dotted.partition(".")
-        values[section][name] = value
-    return build(RankCorrRun, values)
 
 
 def read_paths_file(path: str | Path) -> list[Arch]:
@@ -260,19 +240,17 @@ def run_study(cfg: RankCorrRun, shard: tuple[int, int] = (1, 1), force: bool = F
     if not 1 <= index <= count:
         raise CreamError(f"shard {index}/{count} does not exist; use i/n with 1 <= i <= n, e.g. --shard 1/2")
     s = cfg.study
-    ckpt = load_search_checkpoint(s.supernet)
-    space = ckpt["config"]["space"]
-    spec = NetSpec(**ckpt["net"])
+    ckpt = read_search_checkpoint(s.supernet, "pass --supernet RUN/last.pth of a `cream search` run")
+    supernet = load_supernet(ckpt, ema=s.ema)
+    spec, space = supernet.spec, ckpt["config"]["space"]
     plan = plan_space(spec, space["flops_min"] if s.flops_min is None else s.flops_min,
-                      space["flops_max"] if s.flops_max is None else s.flops_max, ckpt["depths"])
+                      space["flops_max"] if s.flops_max is None else s.flops_max, supernet.depths)
     archs = study_paths(cfg, plan)
     s.paths = len(archs)
     ctx = setup_context(cfg.run)
     if ctx.distributed:
         raise CreamError("a study runs one process per shard; split it with --shard i/n instead of torchrun")
-    ema = s.ema and ckpt.get("ema") is not None
-    supernet = Supernet(spec, plan.depths)
-    supernet.load_state_dict(ckpt["ema"] if ema else ckpt["supernet"])
+    weights = supernet.weights
     supernet = ctx.prepare_model(supernet)
     data = build_data(cfg.data, spec.resolution, spec.in_chans, "retrain", seed=cfg.run.seed)
     if data.num_classes != spec.num_classes:
@@ -280,7 +258,7 @@ def run_study(cfg: RankCorrRun, shard: tuple[int, int] = (1, 1), force: bool = F
                          "on data with the classes it was searched on (see data.classes)")
 
     header = {"kind": "cream-rankcorr", "supernet": str(s.supernet), "supernet_sha256": _file_sha256(s.supernet),
-              "algorithm": ckpt["config"]["search"]["algorithm"], "weights": "ema" if ema else "plain",
+              "algorithm": ckpt["config"]["search"]["algorithm"], "weights": weights,
               "net": spec.to_json(), "depths": list(plan.depths),
               "flops_range": [plan.flops_min, json_number(plan.flops_max)], "paths": [str(a) for a in archs],
               "config": to_dict(cfg), "versions": versions()}

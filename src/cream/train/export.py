@@ -5,7 +5,6 @@ and safetensors, each checked against PyTorch on a fixed batch before it is repo
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import io
 import itertools
 import warnings
@@ -15,6 +14,7 @@ import numpy as np
 import onnxruntime
 import torch
 
+from cream.assemble import file_config
 from cream.config import ExportRun
 from cream.data import build_data
 from cream.engine.context import RunContext, setup_context, teardown_context
@@ -22,28 +22,36 @@ from cream.engine.evaluate import recalibrate_bn
 from cream.errors import CreamError
 from cream.space.arch import Arch
 from cream.space.net import NetSpec, build_child
-from cream.space.supernet import Supernet
 from cream.space.zoo import resolve_arch
-from cream.train.options import command_config
-from cream.train.weights import load_into, net_for, read_checkpoint, read_weights, write_safetensors
+from cream.train.weights import (
+    load_into,
+    load_supernet,
+    net_for,
+    read_search_checkpoint,
+    read_weights,
+    write_safetensors,
+)
 
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt", "safetensors": ".safetensors"}
 
 
-def export_model(keys: dict, data: str | None = None, overrides=()) -> dict:
-    """Export ``keys["checkpoint"]``, or the path ``keys["arch"]`` of the supernet ``keys["supernet"]``."""
-    if bool(keys.get("checkpoint")) == bool(keys.get("supernet")):
+def export_model(checkpoint: str | None = None, *, supernet: str | None = None, arch: str | None = None,
+                 formats=("onnx", "torchscript", "safetensors"), resolution: int | None = None, plain: bool = False,
+                 out: str | None = None, data: str | None = None, overrides=()) -> dict:
+    """Export ``checkpoint``, or the path ``arch`` of the search checkpoint ``supernet``; the arguments are the
+    ``export.*`` keys, ``data`` the images a supernet path's BatchNorm is recalibrated on (default: the search's)."""
+    if bool(checkpoint) == bool(supernet):
         raise CreamError("cream export needs either --checkpoint PATH or --supernet PATH --arch ARCH")
-    if keys.get("supernet"):
-        source = read_checkpoint(keys["supernet"])
-        if source.get("kind") != "cream-search":
-            raise CreamError(f"{keys['supernet']} is not a search checkpoint (the last.pth of `cream search`); "
-                             "export a retrained net with --checkpoint")
-        saved = source.get("config")
+    if supernet:
+        source = read_search_checkpoint(supernet, "export a retrained net with --checkpoint")
+        saved = source["config"]
     else:
-        source = read_weights(keys["checkpoint"])
+        source = read_weights(checkpoint)
         saved = source.config
-    cfg = command_config(ExportRun, saved, data, "export", keys, overrides)
+    given = {"checkpoint": checkpoint, "supernet": supernet, "arch": arch, "formats": list(formats),
+             "resolution": resolution, "out": out, "plain": plain or None}
+    cfg = file_config("export", saved, source=checkpoint or supernet, data=data,
+                      arguments={k: v for k, v in given.items() if v is not None}, overrides=overrides)
     ctx = setup_context(cfg.run)
     try:
         if cfg.export.supernet:
@@ -64,12 +72,8 @@ def supernet_path(ckpt: dict, cfg: ExportRun, ctx: RunContext) -> tuple[torch.nn
     e = cfg.export
     if not e.arch:
         raise CreamError("--supernet needs --arch ARCH (e.g. the \"arch\" of the search's result.json)")
-    spec = NetSpec(**ckpt["net"])
-    if e.resolution:
-        spec = dataclasses.replace(spec, resolution=e.resolution)
-    supernet = Supernet(spec, tuple(ckpt["depths"]))
-    which = "ema" if ckpt.get("ema") and not e.plain else "plain"
-    supernet.load_state_dict(ckpt["ema"] if which == "ema" else ckpt["supernet"])
+    supernet = load_supernet(ckpt, ema=not e.plain, resolution=e.resolution)
+    spec = supernet.spec
     arch = resolve_arch(e.arch)[0]
     child = ctx.prepare_model(supernet.extract(arch))
     data = build_data(cfg.data, spec.resolution, spec.in_chans, "search", seed=cfg.run.seed)
@@ -77,7 +81,7 @@ def supernet_path(ckpt: dict, cfg: ExportRun, ctx: RunContext) -> tuple[torch.nn
         raise CreamError(f"the supernet has {spec.num_classes} classes but the data has {data.num_classes}; point "
                          "--data at the dataset it was trained on")
     recalibrate_bn(child, child, itertools.islice(data.train.batches(0), e.bn_batches), ctx)
-    return child, arch, spec, which
+    return child, arch, spec, supernet.weights
 
 
 def output_stem(cfg: ExportRun, arch: Arch) -> Path:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from cream.assemble import default_checkpoint, file_config, read_official
 from cream.config import EvalRun, to_dict
 from cream.data import build_data
 from cream.engine.context import setup_context, teardown_context
@@ -17,20 +18,28 @@ from cream.engine.logs import versions, write_text_atomic
 from cream.errors import CreamError
 from cream.space.latency_table import load_latency_table, measured_ms
 from cream.space.net import build_child
-from cream.train.options import command_config, default_checkpoint
 from cream.train.trainer import net_size
 from cream.train.weights import Weights, load_into, net_for, read_weights
 
 
-def evaluate_checkpoint(keys: dict, data: str | None = None, overrides=()) -> dict:
-    """Test the file ``keys["checkpoint"]`` (other ``test.*`` keys optional); returns test.json's content.
+def evaluate_checkpoint(checkpoint: str | None = None, *, data: str | None = None, arch: str | None = None,
+                        resolution: int | None = None, plain: bool = False, latency_table: str | None = None,
+                        out: str | None = None, official: str | None = None, overrides=()) -> dict:
+    """Test the file ``checkpoint``; returns test.json's content. The arguments are the ``test.*`` keys.
 
-    Without a checkpoint, ``data`` names it: the retrain of that data (runs/retrain/<data name>/best.pth).
+    Without a checkpoint, the paper's test config ``official`` names it (RESUME_PATH), else ``data`` does: the
+    retrain of that data (runs/retrain/<data name>/best.pth).
     """
-    if not keys.get("checkpoint"):
-        keys = {**keys, "checkpoint": default_checkpoint(data)}
-    weights = read_weights(keys["checkpoint"])
-    return run_test(command_config(EvalRun, weights.config, data, "test", keys, overrides), weights)
+    paper = None
+    if official is not None:
+        paper, overrides = read_official(official, "test", overrides)
+    checkpoint = checkpoint or (paper and paper.values.get("test", {}).get("checkpoint")) or default_checkpoint(data)
+    weights = read_weights(checkpoint)
+    given = {"checkpoint": checkpoint, "arch": arch, "resolution": resolution, "plain": plain or None,
+             "latency_table": latency_table, "out": out}
+    cfg = file_config("test", weights.config, source=checkpoint, data=data, official=paper,
+                      arguments={k: v for k, v in given.items() if v is not None}, overrides=overrides)
+    return run_test(cfg, weights)
 
 
 def run_test(cfg: EvalRun, weights: Weights) -> dict:

@@ -25,6 +25,7 @@ from cream.engine.checkpoint import load_checkpoint
 from cream.errors import CreamError
 from cream.space.arch import Arch
 from cream.space.net import NetSpec
+from cream.space.supernet import Supernet
 from cream.space.zoo import resolve_arch
 
 
@@ -85,6 +86,32 @@ def read_weights(path: str | Path) -> Weights:
         raise CreamError(f"{path} holds no weights we know (keys: {keys}); expected our checkpoint, a dict with "
                          "state_dict/state_dict_ema, or a bare state_dict")
     return Weights(path, sets)
+
+
+def read_search_checkpoint(path: str | Path, fix: str = "give the last.pth of a `cream search` run") -> dict:
+    """A search run's last.pth, checked to hold a supernet with its layout, depths and config."""
+    ckpt = read_checkpoint(path)
+    if ckpt.get("kind") != "cream-search" or not {"supernet", "net", "depths", "config"} <= ckpt.keys():
+        raise CreamError(f"{path} is not a search checkpoint (the last.pth of `cream search`); {fix}")
+    return ckpt
+
+
+def load_supernet(checkpoint: str | Path | dict, ema: bool = True, resolution: int | None = None) -> Supernet:
+    """The trained supernet of a search checkpoint: a path, or the dict ``read_search_checkpoint`` returned.
+
+    Its EMA weights when it has them and ``ema``, else the plain ones; ``supernet.weights`` says which ("ema" or
+    "plain"), ``supernet.spec`` and ``supernet.depths`` its layout (at ``resolution`` when given: the weights do
+    not depend on it), and ``supernet.extract(arch)`` gives one path as a child net.
+    """
+    ckpt = checkpoint if isinstance(checkpoint, dict) else read_search_checkpoint(checkpoint)
+    spec = NetSpec(**ckpt["net"])
+    if resolution:
+        spec = dataclasses.replace(spec, resolution=resolution)
+    supernet = Supernet(spec, tuple(ckpt["depths"]))
+    which = "ema" if ema and ckpt.get("ema") is not None else "plain"
+    supernet.load_state_dict(ckpt["ema"] if which == "ema" else ckpt["supernet"])
+    supernet.weights = which
+    return supernet
 
 
 def strip_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -1,0 +1,81 @@
+import pytest
+import timm
+import torch
+
+import cream
+from cream.api import RetrainResult, SearchResult
+from cream.errors import CreamError
+from cream.space.arch import Arch
+from cream.space.net import NetSpec, build_child
+from tests.train.conftest import released_checkpoint, search_checkpoint
+
+
+def test_a_result_takes_a_json_files_keys_keeps_unknown_ones_and_defaults_missing_ones():
+    result = RetrainResult.from_dict({"arch": "3-3-3-3-3", "best_top1": 91.5, "added_later": [1]})
+    assert (result.arch, result.best_top1, result.extra) == ("3-3-3-3-3", 91.5, {"added_later": [1]})
+    assert result.history is None and result.already_finished is False
+    assert SearchResult.from_dict({"arch": "x", "already_finished": True}).already_finished is True
+
+
+def test_create_model_builds_paper_models_as_timm_does_and_architecture_strings_at_any_size():
+    torch.manual_seed(0)
+    ours = cream.create_model("285", num_classes=10)  # the README's name of cream_287
+    torch.manual_seed(0)
+    timms = timm.create_model("cream_287", num_classes=10)
+    assert ours.pretrained_cfg["architecture"] == "cream_287"
+    assert all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), timms.state_dict().values()))
+    small = cream.create_model("3-33-313-3333-333", num_classes=10, in_chans=1, resolution=28, width=0.5)
+    expected = build_child(Arch.parse("3-33-313-3333-333"), NetSpec(resolution=28, in_chans=1, num_classes=10,
+                                                                    width=0.5))
+    assert [t.shape for t in small.state_dict().values()] == [t.shape for t in expected.state_dict().values()]
+    assert small(torch.zeros(2, 1, 28, 28)).shape == (2, 10) and small.conv_stem.stride == (2, 2)
+    assert cream.create_model("cream_14", resolution=32).blocks[1][0].conv_dw.stride == (1, 1)  # small input
+    backbone = cream.create_model("cream_14", features_only=True)  # timm's options for a paper model
+    assert len(backbone(torch.zeros(1, 3, 64, 64))) == 5
+
+
+def test_create_model_refuses_what_it_cannot_build_in_one_line():
+    with pytest.raises(CreamError, match="takes drop_rate and drop_path_rate, not features_only; timm's other"):
+        cream.create_model("3-3-3-3-3", features_only=True)
+    with pytest.raises(CreamError, match="needs 5 stages"):
+        cream.create_model("3-3")
+
+
+def test_load_supernet_reads_a_search_checkpoint_with_its_ema_weights_unless_asked_not_to(tmp_path,
+                                                                                         tiny_fashion_mnist):
+    path = search_checkpoint(tmp_path / "last.pth", tiny_fashion_mnist)
+    supernet = cream.load_supernet(path)
+    saved = torch.load(path, weights_only=True)
+    assert supernet.weights == "plain" and supernet.depths == (2, 2, 3, 2, 2) and supernet.spec.resolution == 28
+    assert torch.equal(supernet.state_dict()["conv_stem.weight"], saved["supernet"]["conv_stem.weight"])
+    saved["ema"] = {k: v + 1 if v.is_floating_point() else v for k, v in saved["supernet"].items()}
+    torch.save(saved, path)
+    for ema, which in ((True, "ema"), (False, "plain")):
+        supernet = cream.load_supernet(path, ema=ema, resolution=32)
+        assert supernet.weights == which and supernet.spec.resolution == 32
+        key = "ema" if ema else "supernet"
+        assert torch.equal(supernet.state_dict()["conv_stem.weight"], saved[key]["conv_stem.weight"])
+    child = supernet.extract(Arch.parse("3-3-3-3-3"))
+    assert child(torch.zeros(1, 1, 32, 32)).shape == (1, 10)
+    released = released_checkpoint(tmp_path / "r.pth.tar", child)
+    with pytest.raises(CreamError, match=r"r.pth.tar is not a search checkpoint \(the last.pth of `cream search`\); "
+                                         "give the last.pth of a `cream search` run$"):
+        cream.load_supernet(released)
+
+
+def test_cream_search_stays_callable_beside_the_search_package_and_passes_the_strategy_on(monkeypatch):
+    from cream.search import trainer  # importing a module of the package binds cream.search to the package again
+
+    calls = []
+
+    def run_search(cfg, force=False, strategy=None):
+        calls.append((cfg.search.epochs, force, strategy))
+        return {"arch": "3-3-3-3-3", "val_top1": 50.0}
+
+    monkeypatch.setattr(trainer, "run_search", run_search)
+    result = cream.search(overrides={"search.epochs": 2}, force=True)
+    assert isinstance(result, SearchResult) and result.arch == "3-3-3-3-3" and result.val_top1 == 50.0
+    assert cream.search.trainer is trainer
+    strategy = object()
+    cream.search(overrides=["search.epochs=3"], strategy=strategy)
+    assert calls == [(2, True, None), (3, False, strategy)]

@@ -1,0 +1,49 @@
+"""The README's "From Python" example, run as written on a small image folder with short schedules."""
+
+import json
+import re
+from pathlib import Path
+
+import torch
+import yaml
+
+from cream import config
+from cream.api import RetrainResult, SearchResult
+from tests.conftest import make_image_tree
+
+README = Path(__file__).parents[1] / "README.md"
+# The image-folder presets, shortened: the example's code is unchanged, only the schedules it runs are short.
+SHORT = {"search": {"run": {"threads": 1}, "search": {"epochs": 2, "min_steps": 0, "probe_steps": 2, "val_images": 8,
+                                                      "bn_batches": 1, "meta_update_every": 2, "candidates": 4}},
+         "retrain": {"run": {"threads": 1}, "retrain": {"epochs": 1, "min_steps": 0}}}
+
+
+def python_example() -> str:
+    section = README.read_text().split("## From Python", 1)[1]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def short_presets(folder: Path) -> Path:
+    for command, changes in SHORT.items():
+        preset = yaml.safe_load((config.PRESET_DIR / command / "imagefolder.yaml").read_text())
+        for section, keys in changes.items():
+            preset.setdefault(section, {}).update(keys)
+        (folder / command).mkdir(parents=True)
+        (folder / command / "imagefolder.yaml").write_text(yaml.safe_dump(preset))
+    return folder
+
+
+def test_the_readme_python_example_searches_retrains_and_builds_the_pick(tmp_path, monkeypatch):
+    make_image_tree(tmp_path / "pets", per_class=8, size=32)
+    monkeypatch.setattr(config, "PRESET_DIR", short_presets(tmp_path / "presets"))
+    monkeypatch.chdir(tmp_path)
+    names = {}
+    exec(python_example(), names)
+    found, trained, net, paper = (names[k] for k in ("found", "trained", "net", "paper"))
+    assert isinstance(found, SearchResult) and isinstance(trained, RetrainResult)
+    written = json.loads((tmp_path / "runs/search/pets/result.json").read_text())
+    assert found.arch == written["arch"] and found.extra == {}  # every key of result.json is a field
+    assert trained.arch == found.arch and trained.checkpoint == "runs/retrain/pets/best.pth"
+    assert json.loads((tmp_path / "runs/retrain/pets/result.json").read_text())["best_top1"] == trained.best_top1
+    assert trained.extra == {}
+    assert net(torch.zeros(1, 3, 32, 32)).shape == (1, 3) and paper.num_classes == 3
