@@ -4,6 +4,7 @@
 the keys the paper's code itself does not read for that command, and names each key we do not support with what
 we do instead. What the paper's code does with a key (said beside it) comes from its tools/train.py, retrain.py,
 test.py and lib/ (on timm 0.1.20). Keys a file leaves out keep the values of our preset for the same run.
+The table ``PAPER_KEYS``, at the end, has a row for every key: the commands that read it and what it becomes.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import ast
 import difflib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import not_
 from pathlib import Path
 from typing import Any
 
@@ -22,32 +25,6 @@ from cream.errors import CreamError
 from cream.space.arch import NUM_OPS
 from cream.space.report import op_name
 from cream.space.zoo import PAPER_ARCHS, README_NAMES, name_note, paper_model
-
-# Every key of the paper's lib/config.py, and MODEL_SELECTION: the README's spelling of NET.SELECTION.
-PAPER_KEYS = frozenset("""
-AUTO_RESUME DATA_DIR MODEL RESUME_PATH SAVE_PATH SEED LOG_INTERVAL RECOVERY_INTERVAL WORKERS NUM_GPU SAVE_IMAGES AMP
-OUTPUT EVAL_METRICS TTA LOCAL_RANK VERBOSE
-DATASET.NUM_CLASSES DATASET.IMAGE_SIZE DATASET.INTERPOLATION DATASET.BATCH_SIZE DATASET.NO_PREFECHTER DATASET.PIN_MEM
-DATASET.VAL_BATCH_MUL
-NET.SELECTION NET.GP NET.DROPOUT_RATE NET.EMA.USE NET.EMA.FORCE_CPU NET.EMA.DECAY
-OPT OPT_EPS MOMENTUM WEIGHT_DECAY OPTIMIZER.NAME OPTIMIZER.MOMENTUM OPTIMIZER.WEIGHT_DECAY
-SCHED LR_NOISE LR_NOISE_PCT LR_NOISE_STD WARMUP_LR MIN_LR EPOCHS START_EPOCH DECAY_EPOCHS WARMUP_EPOCHS
-COOLDOWN_EPOCHS PATIENCE_EPOCHS DECAY_RATE LR META_LR
-AUGMENTATION.AA AUGMENTATION.COLOR_JITTER AUGMENTATION.RE_PROB AUGMENTATION.RE_MODE AUGMENTATION.MIXUP
-AUGMENTATION.MIXUP_OFF_EPOCH AUGMENTATION.SMOOTHING
-BATCHNORM.SYNC_BN BATCHNORM.BN_TF BATCHNORM.BN_MOMENTUM BATCHNORM.BN_EPS
-SUPERNET.UPDATE_ITER SUPERNET.SLICE SUPERNET.POOL_SIZE SUPERNET.RESUNIT SUPERNET.DIL_CONV SUPERNET.UPDATE_2ND
-SUPERNET.FLOPS_MINIMUM SUPERNET.FLOPS_MAXIMUM SUPERNET.PICK_METHOD SUPERNET.META_STA_EPOCH SUPERNET.HOW_TO_PROB
-SUPERNET.PRE_PROB
-MODEL_SELECTION
-""".split())
-
-# Keys the paper's tools/test.py (or our test) reads; every other key is a training setting there.
-TEST_KEYS = frozenset("""
-DATA_DIR RESUME_PATH AUTO_RESUME SAVE_PATH MODEL SEED WORKERS NUM_GPU AMP TTA LOCAL_RANK LOG_INTERVAL
-DATASET.BATCH_SIZE DATASET.VAL_BATCH_MUL DATASET.INTERPOLATION DATASET.IMAGE_SIZE DATASET.NUM_CLASSES DATASET.PIN_MEM
-NET.SELECTION MODEL_SELECTION NET.GP NET.EMA.USE
-""".split())
 
 # The paper's defaults (lib/config.py) for the keys other keys depend on.
 PAPER_DEFAULTS = {"DATASET.BATCH_SIZE": 32, "NUM_GPU": 1, "DATASET.VAL_BATCH_MUL": 4, "NET.SELECTION": 14,
@@ -172,14 +149,11 @@ def translate(path: str | Path, command: str, overrides=()) -> Official:
     if command in ("retrain", "test"):
         _select_model(t, f)
     for key, value in f.items():
-        if key in ("NET.SELECTION", "MODEL_SELECTION") and command != "search":
-            continue  # done by _select_model
-        if command == "test" and key not in TEST_KEYS:
-            t.ignore(key, value, "a training setting, which the paper's test does not read")
-        elif command == "retrain" and (key.startswith("SUPERNET.") or key == "META_LR"):
-            t.ignore(key, value, "a search setting, which the paper's retrain does not read")
-        else:
-            _translate_key(t, key, value, f)
+        paper_key = PAPER_KEYS[key]
+        if not paper_key.is_read_by(command):
+            t.ignore(key, value, NOT_READ_BY.get(command, paper_key.unread))
+        elif paper_key.rule:
+            paper_key.rule_for(command)(t, key, value, f)
     return t
 
 
@@ -224,282 +198,365 @@ def _select_model(t: Official, f: dict) -> None:
                               f"as the file says ({t.command}.arch=... picks another)")
 
 
-def _translate_key(t: Official, key: str, v, f: dict) -> None:  # one case per key: a table, read top to bottom
-    cmd = t.command
-    train = cmd in ("search", "retrain")
-    sched = f.get("SCHED")
-    constant = cmd == "retrain" and sched is not None and sched not in ("cosine", "step", "tanh")
-    batch, gpus = _paper_value(f, "DATASET.BATCH_SIZE"), _paper_value(f, "NUM_GPU")
-    match key:
-        # ---- run and files
-        case "DATA_DIR":
-            t.set(key, v, [("data.dataset", "imagefolder"), ("data.root", str(v))], "train/ and val/ under it, as the "
-                  "paper's code reads them")
-        case "SAVE_PATH":
-            out = str(Path(str(v)) / str(f["MODEL"])) if f.get("MODEL") else str(v)
-            if cmd == "test":
-                t.set(key, v, [("test.out", str(Path(out) / "test.json"))])
-            else:
-                t.set(key, v, [("run.out_dir", out)], "with MODEL as the run folder" if f.get("MODEL") else "")
-        case "MODEL":
-            if "SAVE_PATH" in f and cmd == "test":
-                t.same(key, v, "names the folder of test.json under SAVE_PATH")
-            elif "SAVE_PATH" in f:
-                t.same(key, v, "names the run folder under SAVE_PATH; without the paper's date prefix, so a rerun "
-                               "resumes it")
-            else:
-                t.ignore(key, v, "names the run folder only together with SAVE_PATH")
-        case "RESUME_PATH":
-            if cmd == "test":
-                t.set(key, v, [("test.checkpoint", str(v))])
-            elif _paper_value(f, "AUTO_RESUME"):
-                instead = "a run resumes only from its own run.out_dir (run.resume=auto)"
-                if cmd == "retrain":
-                    instead += f"; to start from its weights, pass --init {v}"
-                t.warn(key, v, f"continuing from another run's checkpoint: {instead}")
-            else:
-                t.ignore(key, v, "read only when AUTO_RESUME is true")
-        case "AUTO_RESUME":
-            if cmd == "test":
-                t.ignore(key, v, "cream test loads RESUME_PATH either way")
-            elif v:
-                t.same(key, v, "see RESUME_PATH")
-            else:
-                t.same(key, v, "a new run starts afresh; an interrupted run in run.out_dir resumes, --force "
-                               "starts it over")
-        case "SEED":
-            t.set(key, v, [("run.seed", v)])
-        case "WORKERS":
-            t.set(key, v, [("data.workers", v)])
-        case "NUM_GPU":
-            if train:
-                t.same(key, v, f"start {v} processes with torchrun --nproc_per_node={v}; LR is given at the total "
-                               "batch DATASET.BATCH_SIZE x NUM_GPU")
-            else:
-                t.same(key, v, f"start {v} processes with torchrun --nproc_per_node={v}")
-        case "AMP":
-            t.set(key, v, [("run.bf16", bool(v))], "bf16 autocast on a GPU instead of apex fp16")
-        case "RECOVERY_INTERVAL":
-            if train:
-                t.set(key, v, [("run.ckpt_every_steps", v)], "0: a checkpoint at every epoch's end only")
-            else:
-                t.ignore(key, v, "a training setting")
-        case "LOG_INTERVAL":
-            t.warn(key, v, "cream test prints its result at the end" if cmd == "test" else
-                   "we log once per epoch (with a progress bar on a terminal)")
-        case "SAVE_IMAGES" if not v:
-            t.same(key, v, "input images are never saved")
-        case "SAVE_IMAGES":
-            t.warn(key, v, "we never save input images")
-        case "EVAL_METRICS" if cmd == "retrain" and v == "prec1":
-            t.same(key, v, "best.pth is the best top-1")
-        case "EVAL_METRICS" if cmd == "retrain":
-            t.warn(key, v, "best.pth is always the best top-1 (prec1)")
-        case "EVAL_METRICS":
-            t.ignore(key, v, f"the {cmd} keeps no best-by-metric checkpoint")
-        case "TTA" if not v:
-            t.same(key, v, "no test-time augmentation")
-        case "TTA":
-            t.warn(key, v, "there is no test-time augmentation; images are evaluated once")
-        case "OUTPUT":
-            t.ignore(key, v, "the paper's code does not read it")
-        case "LOCAL_RANK":
-            t.ignore(key, v, "torchrun sets each process's rank")
-        case "VERBOSE":
-            t.ignore(key, v, "it only logs how the paper's supernet is built")
-        # ---- data
-        case "DATASET.NUM_CLASSES" if cmd == "test":
-            t.ignore(key, v, "the class count is read off the checkpoint's classifier and must match the data")
-        case "DATASET.NUM_CLASSES":
-            t.set(key, v, [("space.num_classes", v)])
-        case "DATASET.IMAGE_SIZE" if cmd == "search":
-            t.set(key, v, [("space.resolution", v)])
-        case "DATASET.IMAGE_SIZE":
-            side = PAPER_ARCHS[t.model][1]
-            t.ignore(key, v, f"the paper's code replaces it by {side} px, {t.model}'s resolution, and so do we")
-        case "DATASET.INTERPOLATION" if cmd == "search" and v == "bicubic":
-            t.set(key, v, [("data.interpolation", "random")], "the paper's search trains with random interpolation "
-                                                               "and evaluates with this one, as ours does")
-        case "DATASET.INTERPOLATION" if cmd == "search":
-            t.warn(key, v, f"the paper's search trains with random interpolation and evaluates with {v!r}; we train "
-                           "with random and evaluate with bicubic (data.interpolation=random)",
-                   [("data.interpolation", "random")])
-        case "DATASET.INTERPOLATION" if cmd == "test":
-            t.set(key, v, [("data.interpolation", "bicubic")], "the paper's test reads bicubic, whatever the file "
-                                                                "says")
-        case "DATASET.INTERPOLATION":
-            t.set(key, v, [("data.interpolation", "random")], "the paper's code trains with random interpolation "
-                                                               "and evaluates with bicubic, whatever the file says")
-        case "DATASET.BATCH_SIZE":
-            multiple = 4 if cmd == "search" else _paper_value(f, "DATASET.VAL_BATCH_MUL")
-            pairs = [("data.eval_batch_size", v * multiple)]
-            t.set(key, v, ([("data.batch_size", v)] if train else []) + pairs,
-                  f"per process; evaluation batches are {multiple} times larger, as in the paper's code")
-        case "DATASET.VAL_BATCH_MUL" if cmd == "search":
-            t.ignore(key, v, "the paper's search evaluates batches of 4 x DATASET.BATCH_SIZE")
-        case "DATASET.VAL_BATCH_MUL":
-            t.set(key, v, [("data.eval_batch_size", v * batch)], "times DATASET.BATCH_SIZE")
-        case "DATASET.NO_PREFECHTER":
-            t.ignore(key, v, "the paper's code does not read it")
-        case "DATASET.PIN_MEM":
-            t.ignore(key, v, "a loader speed setting, which we do not expose")
-        # ---- the network
-        case "NET.SELECTION" | "MODEL_SELECTION":
-            t.ignore(key, v, "the search picks its own architecture")
-        case "NET.GP" if v == "avg":
-            t.same(key, v, "global average pooling")
-        case "NET.GP":
-            t.warn(key, v, "the head always average-pools")
-        case "NET.DROPOUT_RATE":
-            t.set(key, v, [("space.drop_rate", v)])
-        case "NET.EMA.USE" if cmd == "test":
-            t.same(key, v, "the EMA weights are tested when the file has them (--plain adds the others)")
-        case "NET.EMA.USE" | "NET.EMA.DECAY" if cmd == "search":
-            t.ignore(key, v, "the paper's search keeps no EMA (search.ema_decay stays 0)")
-        case "NET.EMA.USE":
-            if not v:
-                t.set(key, v, [("retrain.ema_decay", 0.0)], "no EMA")
-            else:
-                t.same(key, v, "an EMA of NET.EMA.DECAY")
-        case "NET.EMA.DECAY" if _paper_value(f, "NET.EMA.USE"):
-            t.set(key, v, [("retrain.ema_decay", v)])
-        case "NET.EMA.DECAY":
-            t.ignore(key, v, "NET.EMA.USE is false")
-        case "NET.EMA.FORCE_CPU" if not v:
-            t.same(key, v, "the EMA lives on the training device")
-        case "NET.EMA.FORCE_CPU":
-            t.warn(key, v, "the EMA stays on the training device")
-        # ---- optimizer and schedule
-        case "OPT" if cmd == "retrain":
-            t.set(key, v, [("retrain.opt", v)], "a timm optimizer name")
-        case "OPT" if str(v).lower().split("_")[-1] in ("sgd", "nesterov"):
-            t.same(key, v, "Nesterov SGD")
-        case "OPT":
-            t.warn(key, v, "the search always uses Nesterov SGD")
-        case "OPT_EPS" if cmd == "retrain":
-            t.set(key, v, [("retrain.opt_eps", v)])
-        case "MOMENTUM" | "WEIGHT_DECAY" | "EPOCHS":
-            t.set(key, v, [(f"{cmd}.{key.lower()}", v)])
-        case "LR" if cmd == "search" and v != 1:
-            t.warn(key, v, f"the paper's search multiplies its LR by (LR - step/steps), so it would start at "
-                           f"{v * v:g} and not end at 0; ours starts at {v} and decays linearly to 0",
-                   [("search.lr", v), ("search.lr_batch", batch * gpus)])
-        case "LR":
-            t.set(key, v, [(f"{cmd}.lr", v), (f"{cmd}.lr_batch", batch * gpus)],
-                  "at the total batch DATASET.BATCH_SIZE x NUM_GPU; scaled linearly for another")
-        case "META_LR":
-            t.set(key, v, [("search.meta_lr", v)])
-        case "SCHED" if cmd == "search":
-            t.same(key, v, "the paper's search decays the LR linearly to 0 whatever SCHED says, as ours does")
-        case "SCHED" if v in ("cosine", "step"):
-            t.set(key, v, [("retrain.sched", v)])
-        case "SCHED" if v == "tanh":
-            t.warn(key, v, "there is no tanh schedule; retrain.sched keeps the preset's")
-        case "SCHED":
-            t.set(key, v, [("retrain.sched", "step"), ("retrain.decay_rate", 1.0), ("retrain.warmup_epochs", 0.0)],
-                  f"the paper's code has no schedule named {v!r} and keeps LR constant; so does a step schedule "
-                  "with decay rate 1 and no warm-up")
-        case _ if cmd == "search" and key in SCHEDULE_KEYS:
-            t.ignore(key, v, "the paper's search has no such schedule setting")
-        case _ if constant and key in SCHEDULE_KEYS:
+# ------------------------------------------------------------------------------------------------ the table's rules
+
+Rule = Callable[[Official, str, Any, dict], None]  # records what a key's value (in the file f) becomes in ours
+
+
+@dataclass(frozen=True)
+class PaperKey:
+    """A row of the table: a key of the paper's config, the commands whose paper code reads it, and its rule."""
+
+    name: str
+    reads: str  # "srt": read by the paper's search (tools/train.py), retrain and test; "-" where one does not
+    rule: Rule | None  # None: the model selection, which _select_model reads first, as other keys depend on it
+    search: Rule | None = None  # the search's own rule, where it differs
+    test: Rule | None = None  # the test's own rule, where it differs
+    unread: str = ""  # why the search does not read it, where it does not (NOT_READ_BY says it for the others)
+
+    def is_read_by(self, command: str) -> bool:
+        return command[0] in self.reads
+
+    def rule_for(self, command: str) -> Rule:
+        return {"search": self.search, "test": self.test}.get(command) or self.rule
+
+
+NOT_READ_BY = {"retrain": "a search setting, which the paper's retrain does not read",
+               "test": "a training setting, which the paper's test does not read"}
+NOT_READ = "the paper's code does not read it"
+NO_SEARCH_SCHEDULE = "the paper's search has no such schedule setting"
+NO_SEARCH_EMA = "the paper's search keeps no EMA (search.ema_decay stays 0)"
+TOP_LEVEL_OPT = "the paper's code reads the top-level OPT, MOMENTUM and WEIGHT_DECAY instead"
+SIX_OPS = "the six inverted-residual ops"
+ONLY_SIX_OPS = "the search space has only the six inverted-residual ops"
+SCHEDULES = ("cosine", "step", "tanh")  # those of timm 0.1.20; for another name it makes none: the LR stays constant
+
+
+def to(ours: str | dict, convert: Callable = lambda v: v, note: str | Callable = "") -> Rule:
+    """Set our key ``ours`` to the value, ``convert``ed; or each key of a dict ``ours`` to its conversion (a
+    function of the value, or a fixed value). ``{command}`` in a key is the command's section; ``note`` may be
+    a function of the value."""
+    conversions = ours if isinstance(ours, dict) else {ours: convert}
+    return lambda t, key, v, f: t.set(key, v, _ours(t, conversions, v), _text(note, v))
+
+
+def as_ours(note: str | Callable) -> Rule:
+    """The value is what we do anyway: nothing to set."""
+    return lambda t, key, v, f: t.same(key, v, _text(note, v))
+
+
+def ignored(why: str) -> Rule:
+    return lambda t, key, v, f: t.ignore(key, v, why)
+
+
+def unsupported(instead: str | Callable, ours: dict | None = None) -> Rule:
+    """A warning that says what we do ``instead``, setting ``ours`` (as ``to`` does) when given."""
+    return lambda t, key, v, f: t.warn(key, v, _text(instead, v), _ours(t, ours or {}, v))
+
+
+def when(test: Callable, then: Rule, otherwise: Rule) -> Rule:
+    """``then`` for a value that passes ``test``, else ``otherwise``."""
+    return lambda t, key, v, f: (then if test(v) else otherwise)(t, key, v, f)
+
+
+def scheduled(rule: Rule) -> Rule:
+    """``rule``, unless SCHED names a schedule the paper's code does not have: it then reads no schedule setting."""
+    def apply(t: Official, key: str, v, f: dict) -> None:
+        sched = f.get("SCHED")
+        if sched is not None and sched not in SCHEDULES:
             t.ignore(key, v, f"the paper's code reads no schedule setting with SCHED {sched!r}")
-        case "WARMUP_LR" | "WARMUP_EPOCHS":
-            t.set(key, v, [(f"retrain.{key.lower()}", v)])
-        case "MIN_LR" if sched == "step":
-            t.ignore(key, v, "a step schedule has no floor")
-        case "MIN_LR":
-            t.set(key, v, [("retrain.min_lr", v)])
-        case "DECAY_EPOCHS" | "DECAY_RATE" if sched in ("cosine", "tanh"):
-            t.ignore(key, v, f"its {sched} schedule runs one cycle, where this has no effect")
-        case "DECAY_EPOCHS" | "DECAY_RATE":
-            t.set(key, v, [(f"retrain.{key.lower()}", v)])
-        case "COOLDOWN_EPOCHS" if v and sched != "step":
-            t.warn(key, v, f"after a cosine schedule the paper's code trains {v} more epochs at MIN_LR; we stop "
-                           "after EPOCHS")
-        case "COOLDOWN_EPOCHS":
-            t.ignore(key, v, "no cool-down" if not v else "a step schedule has no cool-down")
-        case "PATIENCE_EPOCHS":
-            t.ignore(key, v, "only a plateau schedule reads it")
-        case "LR_NOISE_PCT" | "LR_NOISE_STD":
-            t.ignore(key, v, "read only together with LR_NOISE")
-        case "LR_NOISE" if v is None:
-            t.same(key, v, "no LR noise")
-        case "LR_NOISE":
-            t.warn(key, v, "the LR carries no noise")
-        case "START_EPOCH":
-            t.ignore(key, v, "the paper's code starts at 0 or at the resumed epoch, as ours does")
-        case "OPTIMIZER.NAME" | "OPTIMIZER.MOMENTUM" | "OPTIMIZER.WEIGHT_DECAY":
-            t.ignore(key, v, "the paper's code reads the top-level OPT, MOMENTUM and WEIGHT_DECAY instead")
-        # ---- augmentation
-        case "AUGMENTATION.AA" if cmd == "search":
-            t.ignore(key, v, "the paper's search uses no auto-augment")
-        case "AUGMENTATION.AA":
-            t.set(key, v, [("data.auto_augment", v or None)])
-        case "AUGMENTATION.COLOR_JITTER":
-            t.set(key, v, [("data.color_jitter", v)])
-        case "AUGMENTATION.RE_PROB":
-            t.set(key, v, [("data.reprob", v)])
-        case "AUGMENTATION.RE_MODE" if v == "pixel":
-            t.same(key, v, "random erasing with per-pixel noise")
-        case "AUGMENTATION.RE_MODE":
-            t.warn(key, v, "random erasing always fills with per-pixel noise ('pixel')")
-        case "AUGMENTATION.SMOOTHING":
-            t.set(key, v, [(f"{cmd}.label_smoothing", v)])
-        case "AUGMENTATION.MIXUP" | "AUGMENTATION.MIXUP_OFF_EPOCH":
-            t.ignore(key, v, "the paper's code does not read it")
-        # ---- batch norm
-        case "BATCHNORM.SYNC_BN" if not v:
-            t.same(key, v, "BatchNorm statistics per process")
-        case "BATCHNORM.SYNC_BN":
-            t.warn(key, v, "BatchNorm statistics stay per process")
-        case "BATCHNORM.BN_TF" | "BATCHNORM.BN_MOMENTUM" | "BATCHNORM.BN_EPS":
-            t.ignore(key, v, "the paper's code does not read it")
-        # ---- the search
-        case "SUPERNET.UPDATE_ITER":
-            t.set(key, v, [("search.meta_update_every", v)])
-        case "SUPERNET.SLICE":
-            t.set(key, v, [("search.slice_size", v)], "images kept per board path; the meta update's slice stays "
-                                                      "search.meta_slice")
-        case "SUPERNET.POOL_SIZE":
-            t.set(key, v, [("search.board_size", v)])
-        case "SUPERNET.RESUNIT" | "SUPERNET.DIL_CONV" if not v:
-            t.same(key, v, "the six inverted-residual ops")
-        case "SUPERNET.RESUNIT" | "SUPERNET.DIL_CONV":
-            t.warn(key, v, "the search space has only the six inverted-residual ops")
-        case "SUPERNET.UPDATE_2ND":
-            t.ignore(key, v, "the paper's code does not read it; our meta update is second order")
-        case "SUPERNET.FLOPS_MINIMUM":
-            t.set(key, v, [("space.flops_min", v)])
-        case "SUPERNET.FLOPS_MAXIMUM":
-            t.set(key, v, [("space.flops_max", v)])
-        case "SUPERNET.PICK_METHOD" if v in ("meta", "top1"):
-            t.set(key, v, [("search.teacher", v)])
-        case "SUPERNET.PICK_METHOD":
-            t.warn(key, v, "the teacher is picked by 'meta' or 'top1'; search.teacher keeps the preset's")
-        case "SUPERNET.META_STA_EPOCH":
-            t.set(key, v, [("search.warmup_epochs", v + 1)], "the paper's board starts after epoch index "
-                                                             f"{v}, that is after {v + 1} epochs")
-        case "SUPERNET.HOW_TO_PROB" if v in ("even", "pre_prob"):
-            t.set(key, v, [("search.sampling", "uniform" if v == "even" else "fixed")])
-        case "SUPERNET.HOW_TO_PROB" if v == "teacher":
-            t.warn(key, v, "paths are drawn with op frequencies of the board as in the paper, plus one per op, "
-                           "so no op becomes unreachable", [("search.sampling", "learned")])
-        case "SUPERNET.HOW_TO_PROB":
-            t.warn(key, v, "paths are drawn 'even', 'pre_prob' or 'teacher'; search.sampling keeps the preset's")
-        case "SUPERNET.PRE_PROB":
-            t.set(key, v, [("search.op_probs", _probs(t.path, v))])
-        case _:
-            raise AssertionError(f"no rule for the paper's key {key}")  # a bug here: every PAPER_KEYS entry has one
+        else:
+            rule(t, key, v, f)
+    return apply
 
 
-SCHEDULE_KEYS = frozenset("WARMUP_LR WARMUP_EPOCHS MIN_LR DECAY_EPOCHS DECAY_RATE COOLDOWN_EPOCHS PATIENCE_EPOCHS "
-                          "LR_NOISE LR_NOISE_PCT LR_NOISE_STD OPT_EPS".split())
+def _ours(t: Official, conversions: dict, v) -> list[tuple[str, Any]]:
+    return [(key.format(command=t.command), convert(v) if callable(convert) else convert)
+            for key, convert in conversions.items()]
 
 
-def _probs(path: Path, value) -> list[float]:
+def _text(note: str | Callable, v) -> str:
+    return note(v) if callable(note) else note
+
+
+# ---- rules too long for a row: those that read other keys or the selected model, and three-way ones
+
+def _run_folder(t: Official, key: str, v, f: dict) -> None:
+    """SAVE_PATH, with MODEL as the run folder under it."""
+    out = str(Path(str(v)) / str(f["MODEL"])) if f.get("MODEL") else str(v)
+    if t.command == "test":
+        t.set(key, v, [("test.out", str(Path(out) / "test.json"))])
+    else:
+        t.set(key, v, [("run.out_dir", out)], "with MODEL as the run folder" if f.get("MODEL") else "")
+
+
+def _run_name(t: Official, key: str, v, f: dict) -> None:
+    if "SAVE_PATH" not in f:
+        t.ignore(key, v, "names the run folder only together with SAVE_PATH")
+    elif t.command == "test":
+        t.same(key, v, "names the folder of test.json under SAVE_PATH")
+    else:
+        t.same(key, v, "names the run folder under SAVE_PATH; without the paper's date prefix, so a rerun resumes it")
+
+
+def _resume_path(t: Official, key: str, v, f: dict) -> None:
+    if not _paper_value(f, "AUTO_RESUME"):
+        t.ignore(key, v, "read only when AUTO_RESUME is true")
+        return
+    instead = "a run resumes only from its own run.out_dir (run.resume=auto)"
+    if t.command == "retrain":
+        instead += f"; to start from its weights, pass --init {v}"
+    t.warn(key, v, f"continuing from another run's checkpoint: {instead}")
+
+
+def _model_resolution(t: Official, key: str, v, f: dict) -> None:
+    side = PAPER_ARCHS[t.model][1]
+    t.ignore(key, v, f"the paper's code replaces it by {side} px, {t.model}'s resolution, and so do we")
+
+
+def _batch_size(t: Official, key: str, v, f: dict) -> None:
+    multiple = 4 if t.command == "search" else _paper_value(f, "DATASET.VAL_BATCH_MUL")
+    pairs = [("data.eval_batch_size", v * multiple)]
+    t.set(key, v, ([("data.batch_size", v)] if t.command != "test" else []) + pairs,
+          f"per process; evaluation batches are {multiple} times larger, as in the paper's code")
+
+
+def _eval_batch_size(t: Official, key: str, v, f: dict) -> None:
+    t.set(key, v, [("data.eval_batch_size", v * _paper_value(f, "DATASET.BATCH_SIZE"))], "times DATASET.BATCH_SIZE")
+
+
+def _ema_decay(t: Official, key: str, v, f: dict) -> None:
+    if _paper_value(f, "NET.EMA.USE"):
+        t.set(key, v, [("retrain.ema_decay", v)])
+    else:
+        t.ignore(key, v, "NET.EMA.USE is false")
+
+
+def _lr(t: Official, key: str, v, f: dict) -> None:
+    """LR, given at the total batch; the paper's search multiplies it by (LR - step/steps), which works at LR 1."""
+    if t.command == "search" and v != 1:
+        instead = (f"the paper's search multiplies its LR by (LR - step/steps), so it would start at {v * v:g} and "
+                   f"not end at 0; ours starts at {v} and decays linearly to 0")
+        t.warn(key, v, instead, _at_total_batch(t, v, f))
+    else:
+        t.set(key, v, _at_total_batch(t, v, f), "at the total batch DATASET.BATCH_SIZE x NUM_GPU; scaled linearly "
+                                                "for another")
+
+
+def _at_total_batch(t: Official, v, f: dict) -> list[tuple[str, Any]]:
+    return [(f"{t.command}.lr", v),
+            (f"{t.command}.lr_batch", _paper_value(f, "DATASET.BATCH_SIZE") * _paper_value(f, "NUM_GPU"))]
+
+
+def _min_lr(t: Official, key: str, v, f: dict) -> None:
+    if f.get("SCHED") == "step":
+        t.ignore(key, v, "a step schedule has no floor")
+    else:
+        t.set(key, v, [("retrain.min_lr", v)])
+
+
+def _decay(t: Official, key: str, v, f: dict) -> None:
+    """DECAY_EPOCHS, DECAY_RATE: the step schedule's."""
+    sched = f.get("SCHED")
+    if sched in ("cosine", "tanh"):
+        t.ignore(key, v, f"its {sched} schedule runs one cycle, where this has no effect")
+    else:
+        t.set(key, v, [(f"retrain.{key.lower()}", v)])
+
+
+def _cooldown(t: Official, key: str, v, f: dict) -> None:
+    if v and f.get("SCHED") != "step":
+        t.warn(key, v, f"after a cosine schedule the paper's code trains {v} more epochs at MIN_LR; we stop after "
+                       "EPOCHS")
+    else:
+        t.ignore(key, v, "no cool-down" if not v else "a step schedule has no cool-down")
+
+
+def _search_interpolation(t: Official, key: str, v, f: dict) -> None:
+    ours = [("data.interpolation", "random")]
+    if v == "bicubic":
+        t.set(key, v, ours, "the paper's search trains with random interpolation and evaluates with this one, as ours "
+                            "does")
+    else:
+        t.warn(key, v, f"the paper's search trains with random interpolation and evaluates with {v!r}; we train with "
+                       "random and evaluate with bicubic (data.interpolation=random)", ours)
+
+
+def _schedule(t: Official, key: str, v, f: dict) -> None:
+    """SCHED of the retrain: timm 0.1.20 makes no schedule for a name it does not know, so the LR stays constant."""
+    if v in ("cosine", "step"):
+        t.set(key, v, [("retrain.sched", v)])
+    elif v == "tanh":
+        t.warn(key, v, "there is no tanh schedule; retrain.sched keeps the preset's")
+    else:
+        t.set(key, v, [("retrain.sched", "step"), ("retrain.decay_rate", 1.0), ("retrain.warmup_epochs", 0.0)],
+              f"the paper's code has no schedule named {v!r} and keeps LR constant; so does a step schedule with "
+              "decay rate 1 and no warm-up")
+
+
+def _sampling(t: Official, key: str, v, f: dict) -> None:
+    """HOW_TO_PROB: how the paper's search draws paths."""
+    if v in ("even", "pre_prob"):
+        t.set(key, v, [("search.sampling", "uniform" if v == "even" else "fixed")])
+    elif v == "teacher":
+        t.warn(key, v, "paths are drawn with op frequencies of the board as in the paper, plus one per op, so no op "
+                       "becomes unreachable", [("search.sampling", "learned")])
+    else:
+        t.warn(key, v, "paths are drawn 'even', 'pre_prob' or 'teacher'; search.sampling keeps the preset's")
+
+
+def _op_probs(t: Official, key: str, v, f: dict) -> None:
     """PRE_PROB: six per-op probabilities, written as a tuple like ``(0.05,0.2,0.05,0.5,0.05,0.15)``."""
-    if isinstance(value, (tuple, list)) and len(value) == NUM_OPS and \
-            all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in value):
-        return [float(p) for p in value]
-    raise CreamError(f"{path}: SUPERNET.PRE_PROB {value!r} is not six numbers like (0.05,0.2,0.05,0.5,0.05,0.15), "
-                     f"one per op ({', '.join(op_name(op) for op in range(NUM_OPS))})")
+    if not (isinstance(v, (tuple, list)) and len(v) == NUM_OPS and
+            all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in v)):
+        raise CreamError(f"{t.path}: SUPERNET.PRE_PROB {v!r} is not six numbers like (0.05,0.2,0.05,0.5,0.05,0.15), "
+                         f"one per op ({', '.join(op_name(op) for op in range(NUM_OPS))})")
+    t.set(key, v, [("search.op_probs", [float(p) for p in v])])
+
+
+# ------------------------------------------------------------------------------------------------ the table
+
+# Every key of the paper's lib/config.py, in its order, and MODEL_SELECTION: the README's spelling of NET.SELECTION.
+# reads: which of the paper's search (tools/train.py), retrain and test read the key; a command that does not read
+# it lists it as ignored, saying why. The rule says what the value becomes in ours for a command that reads it:
+# `to` our key (converted), `as_ours` (nothing to set), `ignored` (the paper's code does not use it either) or
+# `unsupported` (a warning that says what we do instead); `search=` and `test=` give a command its own rule.
+PAPER_KEYS: dict[str, PaperKey] = {key.name: key for key in (
+    # ---- run and files
+    PaperKey("AUTO_RESUME",                 "srt", as_ours(lambda v: "see RESUME_PATH" if v else "a new run starts "
+                                                           "afresh; an interrupted run in run.out_dir resumes, "
+                                                           "--force starts it over"),
+                                                   test=ignored("cream test loads RESUME_PATH either way")),
+    PaperKey("DATA_DIR",                    "srt", to({"data.dataset": "imagefolder", "data.root": str},
+                                                      note="train/ and val/ under it, as the paper's code reads them")),
+    PaperKey("MODEL",                       "srt", _run_name),
+    PaperKey("RESUME_PATH",                 "srt", _resume_path, test=to("test.checkpoint", str)),
+    PaperKey("SAVE_PATH",                   "srt", _run_folder),
+    PaperKey("SEED",                        "srt", to("run.seed")),
+    PaperKey("LOG_INTERVAL",                "srt", unsupported("we log once per epoch (with a progress bar on a "
+                                                               "terminal)"),
+                                                   test=unsupported("cream test prints its result at the end")),
+    PaperKey("RECOVERY_INTERVAL",           "sr-", to("run.ckpt_every_steps",
+                                                      note="0: a checkpoint at every epoch's end only")),
+    PaperKey("WORKERS",                     "srt", to("data.workers")),
+    PaperKey("NUM_GPU",                     "srt", as_ours(lambda v: f"start {v} processes with torchrun "
+                                                           f"--nproc_per_node={v}; LR is given at the total batch "
+                                                           "DATASET.BATCH_SIZE x NUM_GPU"),
+                                                   test=as_ours(lambda v: f"start {v} processes with torchrun "
+                                                                f"--nproc_per_node={v}")),
+    PaperKey("SAVE_IMAGES",                 "sr-", when(not_, as_ours("input images are never saved"),
+                                                        unsupported("we never save input images"))),
+    PaperKey("AMP",                         "srt", to("run.bf16", bool, "bf16 autocast on a GPU instead of apex fp16")),
+    PaperKey("OUTPUT",                      "sr-", ignored(NOT_READ)),
+    PaperKey("EVAL_METRICS",                "-r-", when(lambda v: v == "prec1", as_ours("best.pth is the best top-1"),
+                                                        unsupported("best.pth is always the best top-1 (prec1)")),
+                                                   unread="the search keeps no best-by-metric checkpoint"),
+    PaperKey("TTA",                         "srt", when(not_, as_ours("no test-time augmentation"),
+                                                        unsupported("there is no test-time augmentation; images "
+                                                                    "are evaluated once"))),
+    PaperKey("LOCAL_RANK",                  "srt", ignored("torchrun sets each process's rank")),
+    PaperKey("VERBOSE",                     "sr-", ignored("it only logs how the paper's supernet is built")),
+    # ---- data
+    PaperKey("DATASET.NUM_CLASSES",         "srt", to("space.num_classes"),
+                                                   test=ignored("the class count is read off the checkpoint's "
+                                                                "classifier and must match the data")),
+    PaperKey("DATASET.IMAGE_SIZE",          "srt", _model_resolution, search=to("space.resolution")),
+    PaperKey("DATASET.INTERPOLATION",       "srt", to("data.interpolation", "random", "the paper's code trains with "
+                                                      "random interpolation and evaluates with bicubic, whatever "
+                                                      "the file says"),
+                                                   search=_search_interpolation,
+                                                   test=to("data.interpolation", "bicubic", "the paper's test reads "
+                                                           "bicubic, whatever the file says")),
+    PaperKey("DATASET.BATCH_SIZE",          "srt", _batch_size),
+    PaperKey("DATASET.NO_PREFECHTER",       "sr-", ignored(NOT_READ)),
+    PaperKey("DATASET.PIN_MEM",             "srt", ignored("a loader speed setting, which we do not expose")),
+    PaperKey("DATASET.VAL_BATCH_MUL",       "-rt", _eval_batch_size,
+                                                   unread="the paper's search evaluates batches of 4 x "
+                                                          "DATASET.BATCH_SIZE"),
+    # ---- the network
+    PaperKey("NET.SELECTION",               "-rt", None, unread="the search picks its own architecture"),
+    PaperKey("MODEL_SELECTION",             "-rt", None, unread="the search picks its own architecture"),
+    PaperKey("NET.GP",                      "srt", when(lambda v: v == "avg", as_ours("global average pooling"),
+                                                        unsupported("the head always average-pools"))),
+    PaperKey("NET.DROPOUT_RATE",            "sr-", to("space.drop_rate")),
+    PaperKey("NET.EMA.USE",                 "-rt", when(not_, to("retrain.ema_decay", 0.0, "no EMA"),
+                                                        as_ours("an EMA of NET.EMA.DECAY")),
+                                                   test=as_ours("the EMA weights are tested when the file has them "
+                                                                "(--plain adds the others)"),
+                                                   unread=NO_SEARCH_EMA),
+    PaperKey("NET.EMA.FORCE_CPU",           "sr-", when(not_, as_ours("the EMA lives on the training device"),
+                                                        unsupported("the EMA stays on the training device"))),
+    PaperKey("NET.EMA.DECAY",               "-r-", _ema_decay, unread=NO_SEARCH_EMA),
+    # ---- optimizer
+    PaperKey("OPT",                         "sr-", to("retrain.opt", note="a timm optimizer name"),
+                                                   search=when(lambda v: str(v).lower().split("_")[-1] in
+                                                               ("sgd", "nesterov"), as_ours("Nesterov SGD"),
+                                                               unsupported("the search always uses Nesterov SGD"))),
+    PaperKey("OPT_EPS",                     "-r-", to("retrain.opt_eps"), unread=NO_SEARCH_SCHEDULE),
+    PaperKey("MOMENTUM",                    "sr-", to("{command}.momentum")),
+    PaperKey("WEIGHT_DECAY",                "sr-", to("{command}.weight_decay")),
+    PaperKey("OPTIMIZER.NAME",              "sr-", ignored(TOP_LEVEL_OPT)),
+    PaperKey("OPTIMIZER.MOMENTUM",          "sr-", ignored(TOP_LEVEL_OPT)),
+    PaperKey("OPTIMIZER.WEIGHT_DECAY",      "sr-", ignored(TOP_LEVEL_OPT)),
+    # ---- schedule
+    PaperKey("SCHED",                       "sr-", _schedule,
+                                                   search=as_ours("the paper's search decays the LR linearly to 0 "
+                                                                  "whatever SCHED says, as ours does")),
+    PaperKey("LR_NOISE_PCT",                "-r-", scheduled(ignored("read only together with LR_NOISE")),
+                                                   unread=NO_SEARCH_SCHEDULE),
+    PaperKey("LR_NOISE_STD",                "-r-", scheduled(ignored("read only together with LR_NOISE")),
+                                                   unread=NO_SEARCH_SCHEDULE),
+    PaperKey("WARMUP_LR",                   "-r-", scheduled(to("retrain.warmup_lr")), unread=NO_SEARCH_SCHEDULE),
+    PaperKey("MIN_LR",                      "-r-", scheduled(_min_lr), unread=NO_SEARCH_SCHEDULE),
+    PaperKey("EPOCHS",                      "sr-", to("{command}.epochs")),
+    PaperKey("START_EPOCH",                 "sr-", ignored("the paper's code starts at 0 or at the resumed epoch, "
+                                                           "as ours does")),
+    PaperKey("DECAY_EPOCHS",                "-r-", scheduled(_decay), unread=NO_SEARCH_SCHEDULE),
+    PaperKey("WARMUP_EPOCHS",               "-r-", scheduled(to("retrain.warmup_epochs")), unread=NO_SEARCH_SCHEDULE),
+    PaperKey("COOLDOWN_EPOCHS",             "-r-", scheduled(_cooldown), unread=NO_SEARCH_SCHEDULE),
+    PaperKey("PATIENCE_EPOCHS",             "-r-", scheduled(ignored("only a plateau schedule reads it")),
+                                                   unread=NO_SEARCH_SCHEDULE),
+    PaperKey("DECAY_RATE",                  "-r-", scheduled(_decay), unread=NO_SEARCH_SCHEDULE),
+    PaperKey("LR",                          "sr-", _lr),
+    PaperKey("LR_NOISE",                    "-r-", scheduled(when(lambda v: v is None, as_ours("no LR noise"),
+                                                                  unsupported("the LR carries no noise"))),
+                                                   unread=NO_SEARCH_SCHEDULE),
+    PaperKey("META_LR",                     "s--", to("search.meta_lr")),
+    # ---- augmentation
+    PaperKey("AUGMENTATION.AA",             "-r-", to("data.auto_augment", lambda v: v or None),
+                                                   unread="the paper's search uses no auto-augment"),
+    PaperKey("AUGMENTATION.COLOR_JITTER",   "sr-", to("data.color_jitter")),
+    PaperKey("AUGMENTATION.RE_PROB",        "sr-", to("data.reprob")),
+    PaperKey("AUGMENTATION.RE_MODE",        "sr-", when(lambda v: v == "pixel",
+                                                        as_ours("random erasing with per-pixel noise"),
+                                                        unsupported("random erasing always fills with per-pixel "
+                                                                    "noise ('pixel')"))),
+    PaperKey("AUGMENTATION.MIXUP",          "sr-", ignored(NOT_READ)),
+    PaperKey("AUGMENTATION.MIXUP_OFF_EPOCH", "sr-", ignored(NOT_READ)),
+    PaperKey("AUGMENTATION.SMOOTHING",      "sr-", to("{command}.label_smoothing")),
+    # ---- batch norm
+    PaperKey("BATCHNORM.SYNC_BN",           "sr-", when(not_, as_ours("BatchNorm statistics per process"),
+                                                        unsupported("BatchNorm statistics stay per process"))),
+    PaperKey("BATCHNORM.BN_TF",             "sr-", ignored(NOT_READ)),
+    PaperKey("BATCHNORM.BN_MOMENTUM",       "sr-", ignored(NOT_READ)),
+    PaperKey("BATCHNORM.BN_EPS",            "sr-", ignored(NOT_READ)),
+    # ---- the search
+    PaperKey("SUPERNET.UPDATE_ITER",        "s--", to("search.meta_update_every")),
+    PaperKey("SUPERNET.SLICE",              "s--", to("search.slice_size", note="images kept per board path; the "
+                                                      "meta update's slice stays search.meta_slice")),
+    PaperKey("SUPERNET.POOL_SIZE",          "s--", to("search.board_size")),
+    PaperKey("SUPERNET.RESUNIT",            "s--", when(not_, as_ours(SIX_OPS), unsupported(ONLY_SIX_OPS))),
+    PaperKey("SUPERNET.DIL_CONV",           "s--", when(not_, as_ours(SIX_OPS), unsupported(ONLY_SIX_OPS))),
+    PaperKey("SUPERNET.UPDATE_2ND",         "s--", ignored("the paper's code does not read it; our meta update "
+                                                           "is second order")),
+    PaperKey("SUPERNET.FLOPS_MAXIMUM",      "s--", to("space.flops_max")),
+    PaperKey("SUPERNET.FLOPS_MINIMUM",      "s--", to("space.flops_min")),
+    PaperKey("SUPERNET.PICK_METHOD",        "s--", when(lambda v: v in ("meta", "top1"), to("search.teacher"),
+                                                        unsupported("the teacher is picked by 'meta' or 'top1'; "
+                                                                    "search.teacher keeps the preset's"))),
+    PaperKey("SUPERNET.META_STA_EPOCH",     "s--", to("search.warmup_epochs", lambda v: v + 1, lambda v: "the "
+                                                      f"paper's board starts after epoch index {v}, that is after "
+                                                      f"{v + 1} epochs")),
+    PaperKey("SUPERNET.HOW_TO_PROB",        "s--", _sampling),
+    PaperKey("SUPERNET.PRE_PROB",           "s--", _op_probs),
+)}
