@@ -31,7 +31,7 @@ from cream.config import RankCorrRun, to_dict
 from cream.data import build_data
 from cream.engine.context import setup_context
 from cream.engine.logs import json_number, versions, write_text_atomic
-from cream.engine.rundir import check_same_config
+from cream.engine.rundir import RESUMABLE_CHANGES, check_same_config
 from cream.errors import CreamError
 from cream.search.sampler import PathSampler
 from cream.search.selection import evaluate_path
@@ -44,9 +44,9 @@ from cream.train.weights import load_supernet, read_search_checkpoint
 STUDY, PATHS, REPORT = "study.json", "paths.txt", "rankcorr.json"
 RESULTS_GLOB = "results-*-of-*.jsonl"
 OUTPUTS = (STUDY, PATHS, RESULTS_GLOB, REPORT, "rankcorr.csv", "rankcorr.png")
-# Where things are and how fast they run, not what is measured: shards and resumes may differ in these.
-LOCATION_KEYS = {"run.out_dir", "run.quiet", "run.device", "run.threads", "run.resume", "run.ckpt_every_steps",
-                 "data.root", "data.workers", "study.supernet", "study.paths_file", "study.reuse"}
+# Where things are and how fast they run, not what is measured: shards and resumes may differ in these (a run's
+# resumable changes, and the study's own places).
+LOCATION_KEYS = RESUMABLE_CHANGES | {"run.out_dir", "study.supernet", "study.paths_file", "study.reuse"}
 # What decides a path's stand-alone result besides the path itself (see ``study.reuse``).
 STANDALONE_KEYS = ("data", "retrain", "run.seed", "run.bf16", "run.channels_last", "study.seeds")
 CSV_FIELDS = ("index", "arch", "flops", "params", "ws_top1", "sa_top1", "ws_rank", "sa_rank", "ws_top5", "sa_top5",
