@@ -19,6 +19,7 @@ def test_one_line_says_which_layer_set_each_value_that_is_not_the_default(tmp_pa
     preset, data, overrides = line.removeprefix("config: ").split("; ")
     assert preset.startswith("preset fashion_mnist: ") and "search.val_images=6000" in preset
     assert "search.epochs" not in preset and "space.num_classes" not in preset  # set again by later layers
+    assert "space.width" not in preset  # the preset's 0.5 is the default
     assert data == (f'--data {tree} (null: from the data): data.dataset="imagefolder", data.root="{tree}", '
                     "space.num_classes=null, space.in_chans=null, space.resolution=null, run.out_dir=null")
     assert overrides == "overrides: search.epochs=3, search.lr=0.5"

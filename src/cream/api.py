@@ -124,14 +124,15 @@ class ExportResult(_Result):
 
 
 def search(preset: str | None = None, *, data: str | None = None, official: str | None = None, overrides=(),
-           force: bool = False, strategy=None) -> SearchResult:
+           force: bool = False, strategy: type | None = None) -> SearchResult:
     """Search: train the supernet with prioritized paths, pick an architecture (``cream search``).
 
     ``preset``: a name under configs/search/ or a YAML file (default: fashion_mnist, or imagefolder for an image
     folder); ``data``: fashion_mnist, a Fashion-MNIST folder or an image folder with train/CLASS/ (classes,
     channels, resolution and run folder are then taken from it); ``official``: a search config of the paper's
     code instead of a preset; ``force``: replace an existing run; ``strategy``: a search strategy class
-    (``cream.search.strategy``; default: the one ``search.algorithm`` names). A finished run is reported, not redone (``already_finished``).
+    (``cream.search.strategy``; default: the one ``search.algorithm`` names). A finished run is reported, not
+    redone (``already_finished``).
     """
     from cream.assemble import run_config
     from cream.search import trainer
