@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Issue 11's GPU checks on a lent GPU machine, every figure printed as soon as it is known. Parts:
-#   bench     benchmarks/gpu.py at 28 and 224 px, cuDNN autotuning off (the search's default)   ~ 6 min
+#   bench     benchmarks/step_speed.py --device cuda, 28 and 224 px, cuDNN autotuning off (the default) ~ 6 min
 #   profile   the same at 28 px with a torch.profiler summary of 10 Cream steps                 ~ 3 min
-#   autotune  gpu.py at 28 px with cuDNN autotuning on (how the issue's multi-second steps arose) ~ 1.5 min
+#   autotune  the same at 28 px with cuDNN autotuning on (how the issue's multi-second steps arose) ~ 1.5 min
 #   search    `cream search fashion_mnist` on all 54,000 training images                          ~ 3.5 min
 #   demo      `make demo`'s three commands (device chosen automatically)                          ~ 4.5 min
 # The times are from an H200 (2026-11-28); a device session has about 15 minutes, so pick what is still owed.
@@ -37,17 +37,17 @@ timed() {  # timed NAME SECONDS COMMAND...: run with a time limit, print its wal
     timeout "$limit" "$@"
     echo "== $name: exit $?, $((SECONDS - start)) s (limit $limit s, $(left) s left of the part)"
 }
-gpu_py() {  # gpu_py FILE ARGS...: benchmarks/gpu.py within the part's time left, its lines kept in $OUT/FILE
-    local file=$1
+step_speed() {  # step_speed FILE ARGS...: benchmarks/step_speed.py on the GPU within the part's time left,
+    local file=$1  # its lines kept in $OUT/FILE
     shift
-    timed "gpu.py $*" $(( $(left) - 5 )) python3 benchmarks/gpu.py --time-limit $(( $(left) - 35 )) "$@" \
-        | tee "$OUT/$file"
+    timed "step_speed.py $*" $(( $(left) - 5 )) python3 benchmarks/step_speed.py --device cuda \
+        --time-limit $(( $(left) - 35 )) "$@" | tee "$OUT/$file"
 }
 
 case $PART in
-bench) gpu_py gpu.jsonl --steps 20 ;;
-profile) gpu_py gpu-profile.jsonl --scales 28 --steps 20 --profile ;;
-autotune) gpu_py gpu-autotune-on.jsonl --scales 28 --steps 20 --first-cream-steps 100 --cudnn-benchmark true ;;
+bench) step_speed gpu.jsonl --steps 20 ;;
+profile) step_speed gpu-profile.jsonl --scales 28 --steps 20 --profile ;;
+autotune) step_speed gpu-autotune-on.jsonl --scales 28 --steps 20 --first-cream-steps 100 --cudnn-benchmark true ;;
 search)
     timed full-search $(( $(left) - 5 )) python3 -m cream.cli search fashion_mnist data.root="$DATA" \
         data.train_per_class=null run.out_dir="$WORK/full" run.quiet=true $DRY
