@@ -68,7 +68,7 @@ def test_cream_search_stays_callable_beside_the_search_package_and_passes_the_st
 
     calls = []
 
-    def run_search(cfg, force=False, strategy=None):
+    def run_search(cfg, force=False, strategy=None, notes=()):
         calls.append((cfg.search.epochs, force, strategy))
         return {"arch": "3-3-3-3-3", "val_top1": 50.0}
 

@@ -46,4 +46,7 @@ def test_the_readme_python_example_searches_retrains_and_builds_the_pick(tmp_pat
     assert trained.arch == found.arch and trained.checkpoint == "runs/retrain/pets/best.pth"
     assert json.loads((tmp_path / "runs/retrain/pets/result.json").read_text())["best_top1"] == trained.best_top1
     assert trained.extra == {}
+    for command in ("search", "retrain"):  # each run's log opens with where its config's values came from
+        log = (tmp_path / f"runs/{command}/pets/{command}.log").read_text()
+        assert " config: preset imagefolder: " in log.splitlines()[0], command
     assert net(torch.zeros(1, 3, 32, 32)).shape == (1, 3) and paper.num_classes == 3

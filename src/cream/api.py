@@ -137,8 +137,9 @@ def search(preset: str | None = None, *, data: str | None = None, official: str 
     from cream.assemble import run_config
     from cream.search import trainer
 
-    cfg = run_config("search", preset, data=data, official=official, overrides=overrides)
-    return SearchResult.from_dict(trainer.run_search(cfg, force=force, strategy=strategy))
+    notes = []  # where each value came from: the first line of the run's log
+    cfg = run_config("search", preset, data=data, official=official, overrides=overrides, notes=notes)
+    return SearchResult.from_dict(trainer.run_search(cfg, force=force, strategy=strategy, notes=notes))
 
 
 def retrain(preset: str | None = None, *, data: str | None = None, arch: str | None = None,
@@ -154,8 +155,10 @@ def retrain(preset: str | None = None, *, data: str | None = None, arch: str | N
 
     given = {"arch": arch, "init": init}
     arguments = {"retrain": {k: v for k, v in given.items() if v is not None}}
-    cfg = run_config("retrain", preset, data=data, official=official, arguments=arguments, overrides=overrides)
-    return RetrainResult.from_dict(trainer.run_retrain(cfg, force=force))
+    notes = []  # where each value came from: the first line of the run's log
+    cfg = run_config("retrain", preset, data=data, official=official, arguments=arguments, overrides=overrides,
+                     notes=notes)
+    return RetrainResult.from_dict(trainer.run_retrain(cfg, force=force, notes=notes))
 
 
 def test(checkpoint: str | None = None, *, data: str | None = None, arch: str | None = None,

@@ -80,10 +80,15 @@ class Layers:
         for section, name, value in items:
             self.add(label, {section: {name: value}})
 
-    def build(self):
-        """The checked config; prints a line naming the layer of each value that is not the default."""
+    def build(self, notes: list[str] | None = None):
+        """The checked config, and a line naming the layer of each value that is not the default: printed, or added
+        to ``notes`` (for a run's log, which prints it too)."""
         cfg = build(self.cls, self.values)
-        say(self.provenance(cfg))
+        line = self.provenance(cfg)
+        if notes is None:
+            say(line)
+        elif line:
+            notes.append(line)
         return cfg
 
     def provenance(self, cfg) -> str | None:
@@ -144,8 +149,11 @@ def read_official(path: str, command: str, overrides) -> tuple:
 
 
 def run_config(kind: str, preset: str | None = None, *, data: str | None = None, official: str | None = None,
-               arguments: dict | None = None, overrides=()):
-    """The config of ``cream search`` or ``cream retrain`` (``kind``); ``arguments``: {section: {key: value}}."""
+               arguments: dict | None = None, overrides=(), notes: list[str] | None = None):
+    """The config of ``cream search`` or ``cream retrain`` (``kind``); ``arguments``: {section: {key: value}}.
+
+    The line saying where each value came from is printed, or added to ``notes`` when given (see ``Layers.build``).
+    """
     cls = RUN_CLASSES[kind]
     if preset is not None and official is not None:
         raise CreamError(f"give a preset ({preset}) or --official {official}, not both")
@@ -171,7 +179,7 @@ def run_config(kind: str, preset: str | None = None, *, data: str | None = None,
     layers.add_overrides("overrides", overrides)
     if kind == "retrain":  # before the config line, which names the model
         say(name_note(layers.values.get("retrain", {}).get("arch")))
-    return layers.build()
+    return layers.build(notes)
 
 
 def _dataset(cls, given: dict | None, *override_lists) -> str:

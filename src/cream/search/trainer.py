@@ -49,14 +49,16 @@ STRATEGIES: dict[str, type[SearchStrategy]] = {  # search.algorithm -> its rule
     "cream": Cream, "spos": Spos, "fairnas": FairNas, "sandwich": Sandwich}
 
 
-def run_search(cfg: SearchRun, force: bool = False, strategy: type[SearchStrategy] | None = None) -> dict:
+def run_search(cfg: SearchRun, force: bool = False, strategy: type[SearchStrategy] | None = None,
+               notes: list[str] = ()) -> dict:
     """Run (or resume, or just report) the search described by ``cfg``; returns result.json's content.
 
-    Keys left null are first taken from the data (``settings_from_data``), and the log says what they became.
-    ``strategy``: a training rule to use instead of the one ``search.algorithm`` names.
+    Keys left null are first taken from the data (``settings_from_data``), and the log says what they became,
+    after ``notes`` (e.g. where the config's values came from). ``strategy``: a training rule to use instead of
+    the one ``search.algorithm`` names.
     """
-    cfg, notes = settings_from_data(cfg, "search")
-    return SupernetSearch.execute(cfg, force, notes=notes, strategy=strategy)
+    cfg, data_notes = settings_from_data(cfg, "search")
+    return SupernetSearch.execute(cfg, force, notes=[*notes, *data_notes], strategy=strategy)
 
 
 class EpochMeter(EpochSums):

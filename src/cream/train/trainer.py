@@ -207,14 +207,15 @@ def train_from_scratch(arch: Arch, spec: NetSpec, data: DataBundle, recipe: Retr
 # ---------------------------------------------------------------------------------------------- the run
 
 
-def run_retrain(cfg: RetrainRun, force: bool = False) -> dict:
+def run_retrain(cfg: RetrainRun, force: bool = False, notes: list[str] = ()) -> dict:
     """Run (or resume, or just report) the retraining described by ``cfg``; returns result.json's content.
 
-    Keys left null are first taken from the data (``settings_from_data``), and the log says what they became.
+    Keys left null are first taken from the data (``settings_from_data``), and the log says what they became,
+    after ``notes`` (e.g. where the config's values came from).
     """
-    cfg, notes = settings_from_data(cfg, "retrain")
+    cfg, data_notes = settings_from_data(cfg, "retrain")
     arch, spec = retrain_target(cfg.retrain.arch, cfg.space)
-    return Retrain.execute(cfg, force, arch=arch, spec=spec, notes=notes)
+    return Retrain.execute(cfg, force, arch=arch, spec=spec, notes=[*notes, *data_notes])
 
 
 class Retrain(EpochRun):
