@@ -31,10 +31,10 @@ def test_a_search_too_short_to_rank_says_so_in_the_log_and_result(tiny_fashion_m
     cfg = load_config(SearchRun, None, [
         f"data.root={tiny_fashion_mnist}", f"run.out_dir={out}", "data.batch_size=32", "data.val_fraction=0.2",
         "search.algorithm=spos", "search.epochs=1", "search.warmup_epochs=0", "search.val_images=60",
-        "search.bn_batches=1", "search.candidates=2", "search.probe_steps=30", "search.lr=0.5",
+        "search.bn_batches=1", "search.candidates=2", "search.probe_steps=60", "search.lr=0.5",
         "run.quiet=true", "run.threads=1"])
     result = run_search(cfg)
     health = json.loads((out / "result.json").read_text())["health"]
-    assert health["probe_steps"] == 30 and health["probe_val_top1"] > result["val_top1"] + 10
+    assert health["probe_steps"] == 60 and health["probe_val_top1"] > result["val_top1"] + 10
     assert len(health["warnings"]) == 1
     assert f"warning: {health['warnings'][0]}" in (out / "search.log").read_text()
