@@ -81,7 +81,7 @@ def cmd_space(args):
     spec = _net_spec(args, args.resolution)
     latency = load_latency_table(args.latency_table, spec) if args.latency_table else None
     print(space_report(plan_space(spec, args.flops_min, args.flops_max, None, latency, args.latency_min,
-                                  args.latency_max)))
+                                  args.latency_max, args.depth_rule)))
 
 
 def cmd_latency_table(args):
@@ -295,6 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-table", help="a table made by cream latency-table, for --latency-min/--latency-max")
     p.add_argument("--latency-min", type=_number, default=0.0, help="milliseconds of predicted latency")
     p.add_argument("--latency-max", type=_number, help="milliseconds of predicted latency (default: no limit)")
+    p.add_argument("--depth-rule", choices=("greedy", "paper"), default="greedy",
+                   help="how depths grow from the budget (space.depth_rule; default: greedy)")
     _add_net_options(p, resolution_default=224)
     p.set_defaults(func=cmd_space)
 

@@ -122,7 +122,12 @@ class SpaceConfig:
                                           "null = no latency limit", low=0.0)
     latency_any_device: bool = key(False, "accept a latency_table made on another device (searching here for a "
                                           "deploy target elsewhere)")
-    depths: list[int] | None = key(None, "blocks per searchable stage; null = grown from flops_max as the paper does")
+    depths: list[int] | None = key(None, "blocks per searchable stage; null = grown from flops_max by depth_rule")
+    depth_rule: Literal["greedy", "paper"] = key(
+        "greedy", "how depths grow from flops_max: greedy: every stage in turn while the whole largest net fits, up "
+                  "to 5/5/5/6/6 blocks, a stage that does not fit skipped; paper: the paper's code (stages filled "
+                  "one at a time in the order 2,3,4,1,0 to 3,3,3,2,2 then 4 each, counting the searchable blocks "
+                  "only, stopping at the first block that does not fit)")
     drop_rate: float = key(0.0, "dropout before the classifier", low=0.0, high=0.99)
 
 

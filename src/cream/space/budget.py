@@ -1,10 +1,11 @@
-"""Choose per-stage depths (and, if needed, a lower resolution) from a FLOPs budget, as the paper does, and
-from a latency budget when a latency table is given."""
+"""Choose per-stage depths (and, if needed, a lower resolution) from a FLOPs budget, and from a latency budget
+when a latency table is given: by our greedy rule (the default) or by the rule of the paper's code."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from cream.errors import CreamError
 from cream.space.arch import NUM_OPS, Arch
@@ -16,6 +17,25 @@ from cream.space.supernet import MAX_DEPTHS
 GROW_ORDER = (2, 3, 4, 1, 0)  # stages grow in this order, one block per turn
 RESOLUTION_STEP = 32  # when even the smallest net is too big, drop the resolution by this much
 MIN_RESOLUTION = 64
+
+DepthRule = Literal["greedy", "paper"]
+# The rule of the paper's code (microsoft/Cream, lib/utils/search_structure_supernet.py, search_for_layer):
+# (stage, depth) in the order stages are filled, one stage at a time; it stops at the first block that does not fit.
+PAPER_GROWTH = ((2, 3), (3, 3), (4, 3), (1, 2), (0, 2), (2, 4), (3, 4), (4, 4), (1, 4), (0, 4))
+# Its table (lib/utils/op_by_layer_dict.py): million multiply-adds (ptflops) of the searchable blocks only at
+# 224 px, width 1, as (first block of the stage, each further block) for ops 0..5 of stages 0..4.
+PAPER_BLOCK_MACS = (
+    ((21.828704, 18.820752), (32.669328, 28.16048), (25.039968, 23.637648), (37.486224, 35.385824),
+     (29.856864, 30.862992), (44.711568, 46.22384)),
+    ((11.808656, 11.86712), (17.68624, 17.780848), (13.01288, 13.87416), (19.492576, 20.791408),
+     (14.819216, 16.88472), (22.20208, 25.307248)),
+    ((8.198, 10.99632), (12.292848, 16.5172), (8.69976, 11.99984), (13.045488, 18.02248), (9.4524, 13.50512),
+     (14.174448, 20.2804)),
+    ((12.006112, 15.61632), (18.028752, 23.46096), (13.009632, 16.820544), (19.534032, 25.267296),
+     (14.514912, 18.62688), (21.791952, 27.9768)),
+    ((11.307456, 15.292416), (17.007072, 23.1504), (11.608512, 15.894528), (17.458656, 24.053568),
+     (12.060096, 16.797696), (18.136032, 25.40832)),
+)
 
 
 @dataclass(frozen=True)
@@ -73,7 +93,7 @@ def plan_from_config(space, device=None, channels_last: bool | None = None, bf16
         raise CreamError("space.latency_min and space.latency_max need space.latency_table=FILE; make one with: "
                          + make_command(spec, device.type if device is not None else "cpu"))
     return plan_space(spec, space.flops_min, space.flops_max, space.depths, latency, space.latency_min,
-                      space.latency_max)
+                      space.latency_max, space.depth_rule)
 
 
 def grow_depths(table: FlopsTable, flops_max: float, op: int = NUM_OPS - 1, latency: LatencyTable | None = None,
@@ -96,6 +116,52 @@ def grow_depths(table: FlopsTable, flops_max: float, op: int = NUM_OPS - 1, late
     return tuple(depths)
 
 
+def paper_depths(blocks, flops_min: float, flops_max: float) -> tuple[tuple[int, ...], int] | None:
+    """Depths by the rule of the paper's code, and the resolution that code logs (it trains at 224 px whatever
+    it logs), or None where that code gives up.
+
+    ``blocks[s][op]`` = (first block, each further block) million multiply-adds of searchable stage ``s``; the
+    stem, fixed blocks and head are not counted. When even one block per stage of op 0 is over ``flops_max``, the
+    code scales both limits by 7/6, then 7/5 and so on (compounding) as if the resolution fell from 224 px in
+    32 px steps; when the largest op's net is under ``flops_min``, it first grows stages in PAPER_GROWTH until
+    it is not. Then it fills stages in PAPER_GROWTH with the largest op until a block does not fit."""
+    depths = [1] * len(blocks)
+    size = 7  # resolution / 32
+    total = sum(stage[-1][0] for stage in blocks)  # one block per stage of the largest op
+    if sum(stage[0][0] for stage in blocks) > flops_max:
+        while sum(stage[0][0] for stage in blocks) > flops_max and size >= 2:
+            size -= 1
+            flops_min, flops_max = flops_min * 7 / size, flops_max * 7 / size
+        if size < 2:
+            return None
+    elif total < flops_min:
+        step = 0
+        while total < flops_min and step < len(PAPER_GROWTH):
+            stage, depth = PAPER_GROWTH[step]
+            if depths[stage] >= depth:
+                step += 1
+                continue
+            total += blocks[stage][-1][1]
+            depths[stage] += 1
+        if step > 7 and total < flops_min:
+            return None
+    for stage, depth in PAPER_GROWTH:
+        while depths[stage] < depth:
+            total += blocks[stage][-1][1]
+            if total > flops_max:
+                return tuple(depths), size * 32
+            depths[stage] += 1
+    return tuple(depths), size * 32
+
+
+def paper_rule_table(spec: NetSpec, table: FlopsTable):
+    """The (first, further) block table the paper's rule reads: the paper's own for its layout (224 px, width 1,
+    its strides), else ours, measured on this net."""
+    if (spec.resolution, spec.width, spec.strides) == (224, 1.0, NetSpec().strides):
+        return PAPER_BLOCK_MACS
+    return tuple(tuple((stage[0][op], stage[1][op]) for op in range(NUM_OPS)) for stage in table.block_macs)
+
+
 def _check_range(low, high, names=("flops_min", "flops_max"), unit="million multiply-adds", what="FLOPs"):
     for name, value in zip(names, (low, high)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0:
@@ -106,9 +172,12 @@ def _check_range(low, high, names=("flops_min", "flops_max"), unit="million mult
 
 def plan_space(spec: NetSpec, flops_min: float, flops_max: float | None, depths=None,
                latency: LatencyTable | None = None, latency_min: float = 0.0,
-               latency_max: float | None = None) -> SpacePlan:
+               latency_max: float | None = None, depth_rule: DepthRule = "greedy") -> SpacePlan:
     """Depths (from the budget unless given) and resolution for [flops_min, flops_max] M multiply-adds and, with
-    a latency table, [latency_min, latency_max] ms of predicted latency. A limit of None is no limit."""
+    a latency table, [latency_min, latency_max] ms of predicted latency. A limit of None is no limit.
+
+    ``depth_rule``: "greedy" grows every stage in turn while the whole largest net fits, up to MAX_DEPTHS, and
+    lowers the resolution when needed; "paper" is the paper's code (``paper_depths``): the resolution stays."""
     if latency is None and (latency_min or latency_max is not None):
         raise CreamError("latency_min and latency_max need a latency table (--latency-table FILE, or "
                          f"space.latency_table=FILE); make one with: {make_command(spec, 'cpu')}")
@@ -122,6 +191,8 @@ def plan_space(spec: NetSpec, flops_min: float, flops_max: float | None, depths=
         plan = SpacePlan(spec, depths, table, flops_min, flops_max, latency, latency_min, latency_max)
         _check_feasible(plan)
         return plan
+    if depth_rule == "paper":
+        return _paper_plan(spec, table, flops_min, flops_max, latency, latency_min, latency_max)
     smallest_at_spec = table.macs(Arch.uniform([1] * len(MAX_DEPTHS), 0))
     largest_at_spec = table.macs(Arch.uniform(MAX_DEPTHS, NUM_OPS - 1))
     trial_spec, trial_table = spec, table
@@ -159,6 +230,26 @@ def plan_space(spec: NetSpec, flops_min: float, flops_max: float | None, depths=
             f"{list(plan.depths)}, reach at most {latency.ms(latency.slowest(plan.depths)):.3g} ms; lower "
             "latency_min or set space.depths"
         )
+    return plan
+
+
+def _paper_plan(spec, table, flops_min, flops_max, latency, latency_min, latency_max) -> SpacePlan:
+    if latency is not None:
+        raise CreamError("space.depth_rule=paper grows depths from multiply-adds only; use depth_rule=greedy with a "
+                         "latency budget")
+    found = paper_depths(paper_rule_table(spec, table), flops_min, flops_max)
+    if found is None:
+        raise CreamError(f"the paper's depth rule finds no depths for [{flops_min:g}, {flops_max:g}] M multiply-adds "
+                         "(it gives up there); change the range or use space.depth_rule=greedy")
+    depths, logged_px = found
+    plan = SpacePlan(spec, depths, table, flops_min, flops_max)
+    try:
+        _check_feasible(plan)
+    except CreamError as e:
+        if logged_px >= spec.resolution:
+            raise
+        raise CreamError(f"{e} (the paper's code logs {logged_px} px for this budget but trains at "
+                         f"{spec.resolution}; set the resolution to {logged_px})") from None
     return plan
 
 
