@@ -163,7 +163,14 @@ class SearchConfig:
     momentum: float = key(0.9, "SGD Nesterov momentum", low=0.0, high=0.999)
     weight_decay: float = key(1e-4, "weight decay, not applied to BatchNorm and biases", low=0.0)
     label_smoothing: float = key(0.1, "label smoothing of the cross-entropy loss", low=0.0, high=0.99)
-    clip_grad: float = key(1.0, "clip gradients to this norm (0 = off)", low=0.0)
+    clip_grad: float = key(1.0, "clip the supernet's gradients to this norm on every step (0 = off; the paper's code "
+                                "has none)", low=0.0)
+    meta_clip_grad: float = key(1.0, "clip the meta network's gradient to this norm at each meta update (0 = off; "
+                                     "the paper's code: 1)", low=0.0)
+    off_path_updates: Literal["sparse", "dense"] = key(
+        "sparse", "ops off the step's path: sparse: they keep still (gradients set to None); dense: as the paper's "
+                  "code under torch 1.2 (gradients zero-filled), every op used once is moved by momentum and weight "
+                  "decay on every later step")
     ema_decay: float = key(0.0, "EMA of supernet weights (0 = off, e.g. 0.9998)", low=0.0, high=0.99999999)
     val_images: int = key(2000, "search-val images per path evaluation (reference path, final selection)",
                           positive=True)

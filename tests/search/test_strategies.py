@@ -122,3 +122,40 @@ def test_multi_path_rules_run_a_whole_search(tiny_fashion_mnist, tmp_path, algor
                                     "search.epochs=1", "search.warmup_epochs=0"))
     assert result["algorithm"] == algorithm and result["board"] == [] and len(result["candidates"]) == 3
     assert 0 <= result["flops"] <= 8
+
+
+class AlternatingOps(SearchStrategy):
+    """A toy rule: the first step trains the path whose blocks all run op 0, the next one op 1."""
+
+    name = "alternating_ops"
+
+    def __init__(self, search):
+        super().__init__(search)
+        self.op = 0
+
+    def loss(self, epoch, x, y):
+        arch = Arch.uniform(self.search.plan.depths, self.op)
+        logits = self.search.model(x, arch)
+        ce = F.cross_entropy(logits, y)
+        return StepLoss(loss=ce, ce=ce, logits=logits, labels=y, arch=arch)
+
+    def after_update(self, epoch, x, out, accuracy):
+        self.op += 1
+
+
+@pytest.mark.parametrize("mode", ["sparse", "dense"])
+def test_ops_off_the_path_keep_still_unless_off_path_updates_are_dense(tiny_fashion_mnist, tmp_path, mode):
+    # dense is the paper's code under torch 1.2: zero-filled gradients let momentum and weight decay move old ops
+    cfg = tiny_config(tiny_fashion_mnist, tmp_path / mode, f"search.off_path_updates={mode}")
+    (tmp_path / mode).mkdir()
+    search = trainer.SupernetSearch(cfg, setup_context(cfg.run), RunDir(cfg.run.out_dir, trainer.OUTPUTS),
+                                    strategy=AlternatingOps)
+    batches = search.data.train.batches(0)
+    search.train_step(0, *next(batches))  # op 0 trains
+    op0 = {n: p.detach().clone() for n, p in search.supernet.named_parameters() if ".ops.0." in n}
+    search.train_step(0, *next(batches))  # op 1 trains; op 0 is off the path
+    search.log.close()
+    params = dict(search.supernet.named_parameters())
+    moved = [n for n in op0 if not torch.equal(params[n], op0[n])]
+    assert op0 and all(p.grad is None for n, p in params.items() if ".ops.2." in n)  # never used: still in both
+    assert moved == ([] if mode == "sparse" else list(op0))

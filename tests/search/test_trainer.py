@@ -231,6 +231,20 @@ def test_the_meta_update_distils_on_the_batch_and_judges_on_the_configured_data(
             assert len(matches) and (val.labels[matches] == label).all()
 
 
+@pytest.mark.parametrize("meta_clip", [1e-9, 0.0])
+def test_the_meta_gradient_is_clipped_by_its_own_key_whatever_the_supernets_clip(make_search, meta_clip):
+    # the paper's code clips the meta step at 1 and never the supernet step: search.clip_grad=0 keeps the meta clip
+    search = make_search("search.clip_grad=0", f"search.meta_clip_grad={meta_clip}", "search.meta_update_every=1")
+    batches = search.data.train.batches(0)
+    fill_board(search, batches, 1)
+    before = [p.detach().clone() for p in search.strategy.meta_net.parameters()]
+    search.train_step(0, *next(batches))
+    assert search.counters["meta_updates"] == 1
+    change = max(float((p.detach() - b).abs().max()) for p, b in zip(search.strategy.meta_net.parameters(), before))
+    # clipped to norm 1e-9, an SGD step of lr 1e-4 (momentum buffer = gradient on the first step) moves < 1e-12
+    assert (change < 1e-12) if meta_clip else (change > 1e-12)
+
+
 def test_learned_sampling_draws_ops_in_proportion_to_the_boards_op_counts(make_search, monkeypatch):
     search = make_search("search.sampling=learned", "search.meta_update_every=0")
     drawn, real_random = [], Arch.random

@@ -87,7 +87,7 @@ class Cream(SearchStrategy):
         search = self.search
         distil, judge = self.meta_batches(x, y, teacher_probs)
         meta_update(search.supernet, arch, self.meta_net, self.meta_optimizer, self.board, distil, judge,
-                    search.optimizer.param_groups[0]["lr"], clip=search.cfg.search.clip_grad,
+                    search.optimizer.param_groups[0]["lr"], clip=search.cfg.search.meta_clip_grad,
                     reduce_grads=self.average_meta_grad)
         search.counters["meta_updates"] += 1
 

@@ -194,7 +194,7 @@ class SupernetSearch(EpochRun):
         if not math.isfinite(loss_sum):
             self.on_nonfinite(out.arch)
             return
-        self.optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad(set_to_none=s.off_path_updates == "sparse")  # dense: zeros keep old ops moving
         out.loss.backward()
         if s.clip_grad > 0:
             torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), s.clip_grad)
@@ -212,7 +212,7 @@ class SupernetSearch(EpochRun):
         if self.cfg.run.nonfinite == "skip":
             self.counters["skipped_steps"] += 1
             self.meter.add(skipped=1)
-            self.optimizer.zero_grad(set_to_none=True)
+            self.optimizer.zero_grad(set_to_none=self.cfg.search.off_path_updates == "sparse")
             self._step += 1
             self.scheduler.step_update(self.step)
             return
