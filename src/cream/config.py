@@ -146,8 +146,16 @@ class SearchConfig:
         "fixed", "path sampling: uniform, fixed per-op probabilities (op_probs), or learned from board paths")
     op_probs: list[float] = key([0.05, 0.2, 0.05, 0.5, 0.05, 0.15], "per-op probabilities for sampling: fixed")
     max_redraws: int = key(1000, "re-draws allowed to find a path inside the FLOPs range", positive=True)
+    out_of_budget: Literal["redraw", "keep"] = key(
+        "redraw", "a training path drawn outside [flops_min, flops_max] (and the latency range): redraw it, or keep "
+                  "it as the paper's code does (its budget only sets the depths); candidates and the pick stay in "
+                  "budget either way")
     board_size: int = key(10, "prioritized paths kept on the board", positive=True)
     board_margin: float = key(5.0, "accuracy points a path must beat the worst entry by to enter", low=0.0)
+    board_rule: Literal["ours", "paper"] = key(
+        "ours", "ours: equal accuracy ranks the lower cost first and a path already on the board is refreshed in "
+                "place; paper: as the paper's code, the higher cost first (evicting the lower cost first) and a "
+                "path may hold several entries")
     slice_size: int = key(4, "images (with soft labels) stored per board entry", positive=True)
     teacher: Literal["meta", "top1"] = key(
         "meta", "meta: meta-matching network picks the teacher; top1: the most accurate entry with m=0.5")

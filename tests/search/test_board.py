@@ -84,3 +84,16 @@ def test_a_loaded_board_puts_its_images_and_soft_labels_on_the_given_device():
     copy = PrioritizedBoard()
     copy.load_state_dict(board.state_dict(), device="meta")  # a device every machine has
     assert copy.entries[0].images.device.type == "meta" and copy.entries[0].soft_labels.device.type == "meta"
+
+
+def test_the_paper_rule_ranks_ties_by_higher_cost_first_and_lets_a_path_enter_twice():
+    ours, paper = PrioritizedBoard(size=3, margin=0.0), PrioritizedBoard(size=3, margin=0.0, paper_rule=True)
+    for board in (ours, paper):
+        for text, acc, cost in [("0-0-0-0-0", 50, 5), ("1-1-1-1-1", 50, 9), ("0-0-0-0-0", 50, 5)]:
+            offer(board, text, acc, cost)
+    assert [(str(e.arch), e.cost) for e in ours.entries] == [("0-0-0-0-0", 5), ("1-1-1-1-1", 9)]
+    assert [(str(e.arch), e.cost) for e in paper.entries] == [("1-1-1-1-1", 9), ("0-0-0-0-0", 5), ("0-0-0-0-0", 5)]
+    for board in (ours, paper):
+        offer(board, "2-2-2-2-2", 60, 1)
+    assert [str(e.arch) for e in ours.entries] == ["2-2-2-2-2", "0-0-0-0-0", "1-1-1-1-1"]
+    assert [str(e.arch) for e in paper.entries] == ["2-2-2-2-2", "1-1-1-1-1", "0-0-0-0-0"]  # a low-cost tie left

@@ -9,6 +9,13 @@ from cream.space.budget import plan_space
 PLAN = plan_space(NetSpec(resolution=28, in_chans=1, num_classes=10, width=0.5), 5.0, 7.0)
 
 
+def test_kept_out_of_budget_paths_are_the_first_draws_as_in_the_papers_code():
+    kept = [PathSampler(PLAN, "uniform", seed=3, redraw_out_of_budget=False).sample(step) for step in range(200)]
+    assert any(not PLAN.in_budget(a) for a in kept) and any(PLAN.in_budget(a) for a in kept)
+    redrawn = [PathSampler(PLAN, "uniform", seed=3).sample(step) for step in range(200)]
+    assert [a for a in kept if PLAN.in_budget(a)] == [b for a, b in zip(kept, redrawn) if PLAN.in_budget(a)]
+
+
 def test_sampled_paths_respect_the_flops_range_and_are_reproducible():
     sampler = PathSampler(PLAN, "uniform", seed=3)
     paths = [sampler.sample(step) for step in range(200)]

@@ -245,6 +245,15 @@ def test_the_meta_gradient_is_clipped_by_its_own_key_whatever_the_supernets_clip
     assert (change < 1e-12) if meta_clip else (change > 1e-12)
 
 
+@pytest.mark.parametrize("paper", [False, True])
+def test_the_paper_codes_board_and_budget_rules_reach_the_search(make_search, paper):
+    keys = ["search.board_rule=paper", "search.out_of_budget=keep"] if paper else []
+    search = make_search("space.flops_min=6", *keys)
+    assert search.strategy.board.paper_rule == paper
+    paths = [search.strategy.sampler.sample(step) for step in range(100)]
+    assert any(not search.plan.in_budget(a) for a in paths) == paper
+
+
 def test_learned_sampling_draws_ops_in_proportion_to_the_boards_op_counts(make_search, monkeypatch):
     search = make_search("search.sampling=learned", "search.meta_update_every=0")
     drawn, real_random = [], Arch.random

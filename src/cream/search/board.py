@@ -17,11 +17,6 @@ class BoardEntry:
     images: torch.Tensor  # a slice of that batch
     soft_labels: torch.Tensor  # the path's own softmax outputs on those images
 
-    @property
-    def rank_key(self) -> tuple[float, float]:
-        """Best first: higher accuracy, then lower cost (plain floats: never compares tensors)."""
-        return (-self.accuracy, self.cost)
-
     def to_state(self) -> dict:
         return {"arch": str(self.arch), "accuracy": self.accuracy, "cost": self.cost,
                 "images": self.images.cpu(), "soft_labels": self.soft_labels.cpu()}
@@ -34,10 +29,14 @@ class BoardEntry:
 
 
 class PrioritizedBoard:
-    """Keeps at most ``size`` entries, one per path, sorted best first."""
+    """Keeps at most ``size`` entries sorted best first: higher accuracy, then lower cost, one per path.
 
-    def __init__(self, size: int = 10, margin: float = 5.0):
-        self.size, self.margin = size, margin
+    ``paper_rule``: as the paper's code, equal accuracy puts the higher cost first (and so evicts the lower cost
+    first), and a path seen again enters again beside its older entries.
+    """
+
+    def __init__(self, size: int = 10, margin: float = 5.0, paper_rule: bool = False):
+        self.size, self.margin, self.paper_rule = size, margin, paper_rule
         self.entries: list[BoardEntry] = []
         self._batch: tuple[torch.Tensor, torch.Tensor] | None = None
 
@@ -60,17 +59,19 @@ class PrioritizedBoard:
                  soft_labels: torch.Tensor) -> bool:
         """Offer a path seen this step; returns whether the board changed.
 
-        A path already on the board is refreshed with this newest observation instead of entering twice.
+        A path already on the board is refreshed with this newest observation instead of entering twice
+        (``paper_rule``: it is offered as a new path).
         """
         entry = BoardEntry(arch, float(accuracy), float(cost), images.detach().clone(), soft_labels.detach().clone())
-        existing = [i for i, e in enumerate(self.entries) if e.arch == arch]
+        existing = [] if self.paper_rule else [i for i, e in enumerate(self.entries) if e.arch == arch]
         if existing:
             self.entries[existing[0]] = entry
         elif self.admits(entry.accuracy, entry.cost):
             self.entries.append(entry)
         else:
             return False
-        self.entries.sort(key=lambda e: e.rank_key)
+        cost_sign = -1 if self.paper_rule else 1  # plain floats: the sort never compares tensors
+        self.entries.sort(key=lambda e: (-e.accuracy, cost_sign * e.cost))
         del self.entries[self.size:]
         self._batch = None
         return True

@@ -29,8 +29,9 @@ class Cream(SearchStrategy):
     def __init__(self, search):
         super().__init__(search)
         s, device = search.cfg.search, search.ctx.device
-        self.sampler = PathSampler(search.plan, s.sampling, s.op_probs, s.max_redraws, seed=search.cfg.run.seed)
-        self.board = PrioritizedBoard(s.board_size, s.board_margin)
+        self.sampler = PathSampler(search.plan, s.sampling, s.op_probs, s.max_redraws, seed=search.cfg.run.seed,
+                                   redraw_out_of_budget=s.out_of_budget == "redraw")
+        self.board = PrioritizedBoard(s.board_size, s.board_margin, paper_rule=s.board_rule == "paper")
         self.meta_net = MetaMatchingNetwork(search.cfg.space.num_classes).to(device)
         self.meta_optimizer = torch.optim.SGD(self.meta_net.parameters(), lr=s.meta_lr, momentum=0.9, nesterov=True)
 

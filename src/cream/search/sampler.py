@@ -14,13 +14,14 @@ class PathSampler:
     """Paths are drawn from a seed derived from (run seed, step), so a resumed run draws the same paths."""
 
     def __init__(self, plan: SpacePlan, mode: str = "uniform", op_probs=None, max_redraws: int = 1000,
-                 seed: int = 0):
+                 seed: int = 0, redraw_out_of_budget: bool = True):
         if mode == "fixed" and (op_probs is None or len(op_probs) != NUM_OPS or min(op_probs) < 0
                                 or sum(op_probs) <= 0):
             raise CreamError(f"search.op_probs must be {NUM_OPS} non-negative numbers with a positive sum, "
                              f"got {op_probs!r}")
         self.plan, self.mode, self.op_probs = plan, mode, op_probs
         self.max_redraws, self.seed = max_redraws, seed
+        self.redraw_out_of_budget = redraw_out_of_budget  # False: the paper's code, whose budget only sets depths
 
     def probabilities(self, board=None) -> list[float] | None:
         """Per-op probabilities for this draw (None = uniform)."""
@@ -42,7 +43,7 @@ class PathSampler:
         probs = self.probabilities(board)
         for _ in range(self.max_redraws):
             arch = Arch.random(self.plan.depths, rng, probs)
-            if self.plan.in_budget(arch):
+            if self.plan.in_budget(arch) or not self.redraw_out_of_budget:
                 return arch
         raise self._unreachable(self.max_redraws)
 

@@ -46,7 +46,8 @@ class SearchStrategy:
         if self.multi_path and search.ctx.distributed:
             raise CreamError(f"search.algorithm={self.name} trains several paths per step, which runs in one process "
                              "only; run it without torchrun, or use search.algorithm=cream or spos")
-        self.sampler = PathSampler(search.plan, "uniform", s.op_probs, s.max_redraws, seed=search.cfg.run.seed)
+        self.sampler = PathSampler(search.plan, "uniform", s.op_probs, s.max_redraws, seed=search.cfg.run.seed,
+                                   redraw_out_of_budget=s.out_of_budget == "redraw")
         self.board = None  # the prioritized board, for rules that keep one
         self.cloud: list[list[float]] = []  # sampled (cost, accuracy) points for search.png
 
