@@ -152,6 +152,9 @@ class SearchConfig:
                   "budget either way")
     board_size: int = key(10, "prioritized paths kept on the board", positive=True)
     board_margin: float = key(5.0, "accuracy points a path must beat the worst entry by to enter", low=0.0)
+    board_labels: Literal["own", "teacher"] = key(
+        "own", "soft labels a board entry keeps for its images: own: the path's own outputs; teacher: as the "
+               "paper's code, those of the step's teacher (the path's own while the board is empty)")
     board_rule: Literal["ours", "paper"] = key(
         "ours", "ours: equal accuracy ranks the lower cost first and a path already on the board is refreshed in "
                 "place; paper: as the paper's code, the higher cost first (evicting the lower cost first) and a "

@@ -180,9 +180,11 @@ def test_the_chosen_board_entry_teaches_with_its_weight_m(make_search, monkeypat
             assert torch.allclose(at_update["grads"][n], g, rtol=1e-4, atol=1e-7), n
 
 
-def test_board_entries_store_the_students_own_outputs_of_that_step(make_search):
-    # Pins defect (b) of the paper's code: entries stored the teacher's outputs instead of the student's.
-    search = make_search("search.meta_update_every=0")
+@pytest.mark.parametrize("labels", ["own", "teacher"])
+def test_board_entries_store_the_students_own_outputs_of_that_step_or_the_teachers(make_search, labels):
+    # Pins defect (b) of the paper's code: entries stored the teacher's outputs instead of the student's
+    # (search.board_labels=teacher keeps that behaviour, for fidelity).
+    search = make_search("search.meta_update_every=0", f"search.board_labels={labels}")
     batches = search.data.train.batches(0)
     fill_board(search, batches, 1)
     calls = record_forwards(search.supernet)
@@ -194,8 +196,9 @@ def test_board_entries_store_the_students_own_outputs_of_that_step(make_search):
     entry = next(e for e in search.strategy.board.entries if e.arch == student.arch)
     n = search.cfg.search.slice_size
     assert torch.equal(entry.images, x[:n])
-    assert torch.allclose(entry.soft_labels, F.softmax(student.logits[:n], dim=1), rtol=0, atol=1e-6)
-    assert (entry.soft_labels - F.softmax(teacher.logits[:n], dim=1)).abs().max() > 1e-3
+    stored, other = (student, teacher) if labels == "own" else (teacher, student)
+    assert torch.allclose(entry.soft_labels, F.softmax(stored.logits[:n], dim=1), rtol=0, atol=1e-6)
+    assert (entry.soft_labels - F.softmax(other.logits[:n], dim=1)).abs().max() > 1e-3
 
 
 @pytest.mark.parametrize("meta_data", ["val", "batch"])

@@ -34,6 +34,7 @@ class Cream(SearchStrategy):
         self.board = PrioritizedBoard(s.board_size, s.board_margin, paper_rule=s.board_rule == "paper")
         self.meta_net = MetaMatchingNetwork(search.cfg.space.num_classes).to(device)
         self.meta_optimizer = torch.optim.SGD(self.meta_net.parameters(), lr=s.meta_lr, momentum=0.9, nesterov=True)
+        self.teacher_probs = None  # this step's teacher's soft labels on the batch (None: no teacher)
 
     def prioritized(self, epoch: int) -> bool:
         return epoch >= self.search.cfg.search.warmup_epochs
@@ -50,6 +51,7 @@ class Cream(SearchStrategy):
             if s.teacher == "meta" and s.meta_update_every and search.step % s.meta_update_every == 0:
                 self.update_meta(arch, x, y, teacher_probs)
 
+        self.teacher_probs = teacher_probs
         with search.ctx.autocast():
             logits = search.model(x, arch).float()
         ce = F.cross_entropy(logits, y, label_smoothing=s.label_smoothing)
@@ -113,7 +115,10 @@ class Cream(SearchStrategy):
         ctx, n = self.search.ctx, self.search.cfg.search.slice_size
         # Stored in the run's memory format, so forwards over the board see one input layout as well as one shape.
         images = ctx.to_device(ctx.broadcast(x[:n].detach().contiguous()))
-        probs = ctx.broadcast(F.softmax(logits[:n].detach(), dim=1).contiguous())
+        # the paper's code stores the step's teacher's soft labels once the board has a teacher; we store the path's own
+        teacher_labels = self.search.cfg.search.board_labels == "teacher" and self.teacher_probs is not None
+        soft = self.teacher_probs[:n] if teacher_labels else F.softmax(logits[:n].detach(), dim=1)
+        probs = ctx.broadcast(soft.contiguous())
         self.search.counters["board_changes"] += int(self.board.consider(arch, accuracy, cost, images, probs))
 
     def candidates(self) -> list[Arch]:
