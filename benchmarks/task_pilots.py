@@ -111,9 +111,11 @@ def main():
     p.add_argument("--test", type=int, default=10000, help="test items drawn")
     p.add_argument("--res", type=int, default=28)
     p.add_argument("--strides", default="", help="stage strides as digits, e.g. 21111 (default: the space's)")
+    p.add_argument("--device", default="cpu", help="cpu (one thread) or cuda")
     p.add_argument("--out", default="benchmarks/results/task_pilots/results.jsonl")
     a = p.parse_args()
-    torch.set_num_threads(1)
+    if a.device == "cpu":
+        torch.set_num_threads(1)
     data = load_fashion_mnist()
     train, train_labels = data["train_images"].float() / 255, data["train_labels"]
     test, test_labels = data["test_images"].float() / 255, data["test_labels"]
@@ -131,7 +133,8 @@ def main():
     strides = tuple(int(c) for c in a.strides) if a.strides else None
     spec = NetSpec(resolution=a.res, in_chans=1, num_classes=classes, width=a.width, stage_strides=strides)
     torch.manual_seed(a.seed)
-    net = build_child(Arch.parse(a.arch), spec).to(memory_format=torch.channels_last)  # 2x faster k7 on CPU
+    net = build_child(Arch.parse(a.arch), spec).to(a.device, memory_format=torch.channels_last)  # 2x faster k7 on CPU
+    x_test, y_test = x_test.to(a.device), y_test.to(a.device)
     opt = torch.optim.SGD(net.parameters(), lr=a.lr, momentum=0.9, nesterov=True, weight_decay=5e-5)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=a.steps, pct_start=0.1)
     g = torch.Generator().manual_seed(a.seed + 1)
@@ -147,6 +150,7 @@ def main():
 
     for step in range(a.steps):
         x, y, _ = task(train, train_labels, a.batch, g)
+        x, y = x.to(a.device, non_blocking=True), y.to(a.device, non_blocking=True)
         loss = F.cross_entropy(net((x - MEAN[0]) / STD[0]), y, label_smoothing=0.1)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -156,7 +160,8 @@ def main():
             print(f"{a.task} {a.arch} seed {a.seed} step {step + 1} loss {loss.item():.3f} top-1 {top1():.2f} "
                   f"{time.time() - start:.0f} s", flush=True)
     result = {"task": a.task, "arch": a.arch, "seed": a.seed, "steps": a.steps, "width": a.width, "res": a.res,
-              "strides": a.strides or None, "test_items": a.test, "top1": top1(), "seconds": round(time.time() - start)}
+              "strides": a.strides or None, "test_items": a.test, "device": a.device, "top1": top1(),
+              "seconds": round(time.time() - start)}
     print(json.dumps(result))
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     with open(a.out, "a") as f:
