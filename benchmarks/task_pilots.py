@@ -59,6 +59,16 @@ def instances(images, labels, n, g, prototypes=None, k=1000):
     return x.clamp(0, 1), i, k
 
 
+def two_items(first, second, xa, ya, xb, yb, canvas):
+    """A batch of canvases, each with ``first[k]`` at (xa, ya) and ``second[k]`` at (xb, yb) (they never overlap)."""
+    item = first.shape[-1]
+    x = torch.zeros(len(first), 1, canvas, canvas)
+    for k in range(len(first)):
+        x[k, :, ya[k]:ya[k] + item, xa[k]:xa[k] + item] = first[k]
+        x[k, :, yb[k]:yb[k] + item, xb[k]:xb[k] + item] = second[k]
+    return x
+
+
 def leftof(small, labels, n, g, canvas=64):
     """``small``: the images already shrunk to the item size."""
     item = small.shape[-1]
@@ -68,11 +78,7 @@ def leftof(small, labels, n, g, canvas=64):
     xb = xa + item + (torch.rand(n, generator=g) * (canvas - item - xa - item + 1)).long()
     ya = torch.randint(0, canvas - item + 1, (n,), generator=g)
     yb = torch.randint(0, canvas - item + 1, (n,), generator=g)
-    x = torch.zeros(n, 1, canvas, canvas)
-    for k in range(n):
-        x[k, :, ya[k]:ya[k] + item, xa[k]:xa[k] + item] = small[i[k]]
-        x[k, :, yb[k]:yb[k] + item, xb[k]:xb[k] + item] = small[j[k]]
-    return x, labels[i], 10
+    return two_items(small[i], small[j], xa, ya, xb, yb, canvas), labels[i], 10
 
 
 def brighter_left(small, labels, n, g, canvas=32):
@@ -87,12 +93,7 @@ def brighter_left(small, labels, n, g, canvas=32):
     bright_left = torch.randint(0, 2, (n,), generator=g)
     xa = torch.where(bright_left == 1, left, right)  # the bright item
     xb = torch.where(bright_left == 1, right, left)  # the dim one
-    x = torch.zeros(n, 1, canvas, canvas)
-    for k in range(n):
-        x[k, :, ya[k]:ya[k] + item, xa[k]:xa[k] + item] = small[i[k]]
-        x[k, :, yb[k]:yb[k] + item, xb[k]:xb[k] + item] = torch.maximum(
-            x[k, :, yb[k]:yb[k] + item, xb[k]:xb[k] + item], 0.4 * small[j[k]])
-    return x, bright_left, 2
+    return two_items(small[i], 0.4 * small[j], xa, ya, xb, yb, canvas), bright_left, 2
 
 
 TASKS = {"plain": plain, "overlay": overlay, "instances": instances, "leftof": leftof,

@@ -25,8 +25,11 @@ class FirstOpsOnly(SearchStrategy):
         super().__init__(search)
         self.steps = 0
 
+    def path(self) -> Arch:
+        return Arch.uniform(self.search.plan.depths, 0)
+
     def loss(self, epoch, x, y):
-        arch = Arch.uniform(self.search.plan.depths, 0)
+        arch = self.path()
         logits = self.search.model(x, arch)
         ce = F.cross_entropy(logits, y)
         return StepLoss(loss=ce, ce=ce, logits=logits, labels=y, arch=arch)
@@ -124,23 +127,13 @@ def test_multi_path_rules_run_a_whole_search(tiny_fashion_mnist, tmp_path, algor
     assert 0 <= result["flops"] <= 8
 
 
-class AlternatingOps(SearchStrategy):
-    """A toy rule: the first step trains the path whose blocks all run op 0, the next one op 1."""
+class AlternatingOps(FirstOpsOnly):
+    """The toy rule with another path: the first step trains all op 0, the next one all op 1."""
 
     name = "alternating_ops"
 
-    def __init__(self, search):
-        super().__init__(search)
-        self.op = 0
-
-    def loss(self, epoch, x, y):
-        arch = Arch.uniform(self.search.plan.depths, self.op)
-        logits = self.search.model(x, arch)
-        ce = F.cross_entropy(logits, y)
-        return StepLoss(loss=ce, ce=ce, logits=logits, labels=y, arch=arch)
-
-    def after_update(self, epoch, x, out, accuracy):
-        self.op += 1
+    def path(self) -> Arch:
+        return Arch.uniform(self.search.plan.depths, self.steps)
 
 
 @pytest.mark.parametrize("mode", ["sparse", "dense"])

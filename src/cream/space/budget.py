@@ -128,8 +128,9 @@ def paper_depths(blocks, flops_min: float, flops_max: float) -> tuple[tuple[int,
     depths = [1] * len(blocks)
     size = 7  # resolution / 32
     total = sum(stage[-1][0] for stage in blocks)  # one block per stage of the largest op
-    if sum(stage[0][0] for stage in blocks) > flops_max:
-        while sum(stage[0][0] for stage in blocks) > flops_max and size >= 2:
+    smallest = sum(stage[0][0] for stage in blocks)  # one block per stage of op 0
+    if smallest > flops_max:
+        while smallest > flops_max and size >= 2:
             size -= 1
             flops_min, flops_max = flops_min * 7 / size, flops_max * 7 / size
         if size < 2:
