@@ -24,6 +24,9 @@ so an interrupted comparison resumes rule by rule; a second worker with ``--reve
   cream        the search's Cream step (prioritized board, meta-matching teacher, distillation) after a
                warm-up of a sixth of the budget (the paper's 20 of 120 epochs), with the preset's sampling
   cream_uniform  the same with uniform sampling
+  cream_ours   the search's Cream step as the Fashion-MNIST preset sets it (uniform paths, its learning rate)
+  cream_paper_code  the same with search.fidelity=paper_code (the paper code's rules, README "Differences from
+               the paper's search code"), but our depth rule, so that both train the same supernet and paths
 
 The results in ``benchmarks/results/supernet_learning/`` were measured (2026-11-28) by this script's earlier
 version, which had its own FairNAS and sandwich steps: its random paths came from other seeds (the sandwich's
@@ -70,6 +73,8 @@ RULES = {  # rule -> (config overrides, search.algorithm, distils after the warm
     "uniform_b256": (["search.sampling=uniform", "data.batch_size=256"], "spos", False, 1.0, 0.0),
     "cream": (["search.sampling=fixed"], "cream", True, 1.0, 0.0),
     "cream_uniform": (["search.sampling=uniform"], "cream", True, 1.0, 0.0),
+    "cream_ours": ([], "cream", True, 1.0, 0.0),
+    "cream_paper_code": (["search.fidelity=paper_code", "space.depth_rule=greedy"], "cream", True, 1.0, 0.0),
 }
 
 

@@ -32,7 +32,11 @@ def test_the_layers_go_preset_official_data_arguments_overrides(tmp_path, capsys
     cfg = run_config("search", official=str(official), data=str(tree), overrides=["search.epochs=2"])
     assert cfg.space.flops_max == 300 and cfg.data.root == str(tree) and cfg.search.epochs == 2
     line = config_line(capsys.readouterr().out)
-    assert line.startswith("config: preset imagenet: ") and f"; official {official}: space.flops_max=300.0" in line
+    assert line.startswith("config: preset paper_code: ") and f"; official {official}: space.flops_max=300.0" in line
+    assert line.endswith('search.fidelity=paper_code: space.depth_rule="paper", search.clip_grad=0.0, '
+                         'search.off_path_updates="dense", search.board_labels="teacher", search.board_rule="paper", '
+                         'search.out_of_budget="keep", search.meta_net="paper", search.meta_weight="paper", '
+                         'search.meta_update="paper"')  # the keys the fidelity set, named as a layer of their own
     retrain = run_config("retrain", "287", data=str(tree), arguments={"retrain": {"init": "a.pth"}},
                          overrides=["retrain.init=b.pth"])
     assert retrain.retrain.arch is None and retrain.retrain.init == "b.pth"  # --data decides what it retrains

@@ -65,3 +65,38 @@ def test_cudnn_autotuning_is_off_for_search_and_on_for_retraining_unless_asked()
     assert load_config(SearchRun, None, []).run.cudnn_benchmark is False
     assert load_config(SearchRun, None, ["run.cudnn_benchmark=true"]).run.cudnn_benchmark is True
     assert load_config(RetrainRun, None, []).run.cudnn_benchmark is True
+
+
+# What the paper's code does, key by key (README: "Differences from the paper's search code"), written out here.
+PAPER_CODE_RULES = {("space", "depth_rule"): "paper", ("search", "clip_grad"): 0.0,
+                    ("search", "meta_clip_grad"): 1.0, ("search", "off_path_updates"): "dense",
+                    ("search", "board_labels"): "teacher", ("search", "board_rule"): "paper",
+                    ("search", "out_of_budget"): "keep", ("search", "meta_net"): "paper",
+                    ("search", "meta_weight"): "paper", ("search", "meta_update"): "paper"}
+
+
+def values(cfg):
+    return {(section, name): getattr(getattr(cfg, section), name) for section, name in PAPER_CODE_RULES}
+
+
+def test_fidelity_paper_code_sets_each_of_the_paper_codes_rules_that_nothing_else_sets(tmp_path):
+    ours = load_config(SearchRun, None)
+    assert all(ours_value != PAPER_CODE_RULES[k] or k == ("search", "meta_clip_grad")
+               for k, ours_value in values(ours).items())  # every rule but the meta clip differs by default
+    assert values(load_config(SearchRun, None, ["search.fidelity=paper_code"])) == PAPER_CODE_RULES
+    assert values(load_config(SearchRun, None, ["search.fidelity=ours"])) == values(ours)
+    # a key given anywhere (the file, or an override before or after) keeps its value
+    path = tmp_path / "c.yaml"
+    path.write_text("search:\n  fidelity: paper_code\n  board_rule: ours\n")
+    cfg = load_config(SearchRun, path, ["search.clip_grad=0.5", "space.depth_rule=greedy"])
+    assert values(cfg) == {**PAPER_CODE_RULES, ("search", "board_rule"): "ours", ("search", "clip_grad"): 0.5,
+                           ("space", "depth_rule"): "greedy"}
+
+
+def test_the_paper_code_preset_is_the_imagenet_search_with_the_paper_codes_rules_and_recipe():
+    cfg = load_config(SearchRun, preset_path("search", "paper_code"))
+    imagenet = load_config(SearchRun, preset_path("search", "imagenet"))
+    assert values(cfg) == PAPER_CODE_RULES
+    assert (cfg.data.color_jitter, cfg.data.reprob, cfg.data.interpolation) == (0.4, 0.2, "random")
+    assert cfg.search.warmup_epochs == 21 and imagenet.search.warmup_epochs == 20
+    assert cfg.space == imagenet.space.__class__(**{**vars(imagenet.space), "depth_rule": "paper"})

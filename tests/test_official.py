@@ -181,7 +181,11 @@ def test_the_papers_search_file_maps_to_our_search(tmp_path, captured, capsys):
         ("imagefolder", "./data/imagenet", 128, 512)
     assert cfg.run.out_dir == "experiments/workspace/train/Supernet_Training" and cfg.run.seed == 42
     assert s.ema_decay == 0.0  # the paper's search keeps no EMA, whatever NET.EMA says
-    assert out.out.count("read for `cream search`") == 1 and "keep our `imagenet` preset's values" in out.out
+    assert out.out.count("read for `cream search`") == 1 and "keep our `paper_code` preset's values" in out.out
+    # by default the paper code's rules, and the report says so
+    assert s.fidelity == "paper_code" and "the search follows the paper code's rules" in out.out
+    assert (cfg.space.depth_rule, s.clip_grad, s.off_path_updates, s.meta_net, s.meta_weight, s.meta_update) == \
+        ("paper", 0.0, "dense", "paper", "paper", "paper")
     assert "SUPERNET.PRE_PROB (0.05, 0.2, 0.05, 0.5, 0.05, 0.15) -> search.op_probs=[0.05, 0.2" in out.out
     warnings = out.err.splitlines()
     assert all(line.startswith("warning: train.yaml: ") for line in warnings)

@@ -29,6 +29,7 @@ from cream.config import (
     RetrainRun,
     SearchRun,
     build,
+    fidelity_values,
     parse_override,
     preset_path,
     read_sections,
@@ -83,6 +84,7 @@ class Layers:
     def build(self, notes: list[str] | None = None):
         """The checked config, and a line naming the layer of each value that is not the default: printed, or added
         to ``notes`` (for a run's log, which prints it too)."""
+        self.add("search.fidelity=paper_code", fidelity_values(self.values))
         cfg = build(self.cls, self.values)
         line = self.provenance(cfg)
         if notes is None:

@@ -182,6 +182,25 @@ class SearchConfig:
         "sparse", "ops off the step's path: sparse: they keep still (gradients set to None); dense: as the paper's "
                   "code under torch 1.2 (gradients zero-filled), every op used once is moved by momentum and weight "
                   "decay on every later step")
+    meta_net: Literal["per_image", "paper"] = key(
+        "per_image", "the meta-matching network: per_image: Linear(classes -> 1) on each image's soft-label "
+                     "difference, averaged, all entries in one forward; paper: as the paper's code, "
+                     "Linear(classes x slice_size -> 1) on an entry's flattened differences, uniform(-1, 1) init, "
+                     "each entry's images in their own forward")
+    meta_weight: Literal["chosen", "paper"] = key(
+        "chosen", "the distillation weight m (teacher=meta): chosen: sigmoid of the chosen entry's score, a constant "
+                  "of the step; paper: as the paper's code, sigmoid(-score) of the board's last entry, kept in the "
+                  "graph so that the main loss also trains the meta network (at its learning rate)")
+    meta_update: Literal["exact", "paper"] = key(
+        "exact", "the meta network's update: exact: the second-order gradient through the whole path's simulated "
+                 "step at the search lr, judged on meta_data; paper: as the paper's code, after a real distillation "
+                 "step of the student on the batch's first slice_size images, judged on the next slice_size, the "
+                 "gradient through the stem alone at the meta lr, which decays with the search's lr; every "
+                 "meta_update_every steps of an epoch")
+    fidelity: Literal["ours", "paper_code"] = key(
+        "ours", "paper_code: every key of PAPER_CODE (config.py) that no file or override sets takes the paper "
+                "code's value: its depth rule, no clipping of the main step, dense off-path updates, teacher board "
+                "labels, its board rule, out-of-budget paths kept, its meta network, m and meta update")
     ema_decay: float = key(0.0, "EMA of supernet weights (0 = off, e.g. 0.9998)", low=0.0, high=0.99999999)
     val_images: int = key(2000, "search-val images per path evaluation (reference path, final selection)",
                           positive=True)
@@ -329,6 +348,16 @@ class RankCorrRun:
     retrain: RetrainConfig = field(default_factory=lambda: RetrainConfig(epochs=5, warmup_epochs=1.0, ema_decay=0.0))
 
 
+# What search.fidelity=paper_code sets, each key as the paper's code behaves (README: "Differences from the
+# paper's search code"); a key a file or an override gives keeps that value.
+PAPER_CODE = {
+    "space": {"depth_rule": "paper"},
+    "search": {"clip_grad": 0.0, "meta_clip_grad": 1.0, "off_path_updates": "dense", "board_labels": "teacher",
+               "board_rule": "paper", "out_of_budget": "keep", "meta_net": "paper", "meta_weight": "paper",
+               "meta_update": "paper"},
+}
+
+
 # ---------------------------------------------------------------- loading and checking
 
 
@@ -363,14 +392,24 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 def load_config(cls, source: str | Path | dict | None, overrides: list[str] = (), then: dict | None = None):
     """Defaults of ``cls``, then ``source`` (a YAML file or a mapping of sections), then the sections of ``then``,
-    then ``key=value`` overrides."""
+    then ``key=value`` overrides; with ``search.fidelity=paper_code``, keys none of them set take PAPER_CODE's."""
     values = read_sections(cls, source)
     for section, body in (then or {}).items():
         values.setdefault(section, {}).update(body)
     for item in overrides:
         section, name, value = parse_override(cls, item)
         values.setdefault(section, {})[name] = value
+    for section, body in fidelity_values(values).items():
+        values.setdefault(section, {}).update(body)
     return build(cls, values)
+
+
+def fidelity_values(values: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """With ``search.fidelity=paper_code`` in ``values``: PAPER_CODE's keys that ``values`` does not set."""
+    if values.get("search", {}).get("fidelity") != "paper_code":
+        return {}
+    return {section: {name: v for name, v in body.items() if name not in values.get(section, {})}
+            for section, body in PAPER_CODE.items()}
 
 
 def read_sections(cls, source: str | Path | dict | None) -> dict[str, dict[str, Any]]:

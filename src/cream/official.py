@@ -29,7 +29,7 @@ from cream.space.zoo import PAPER_ARCHS, README_NAMES, name_note, paper_model
 # The paper's defaults (lib/config.py) for the keys other keys depend on.
 PAPER_DEFAULTS = {"DATASET.BATCH_SIZE": 32, "NUM_GPU": 1, "DATASET.VAL_BATCH_MUL": 4, "NET.SELECTION": 14,
                   "NET.EMA.USE": True, "AUTO_RESUME": True}
-PRESETS = {"search": "imagenet"}  # retrain: the selected model's recipe; test: no preset
+PRESETS = {"search": "paper_code"}  # retrain: the selected model's recipe; test: no preset
 
 
 @dataclass
@@ -54,6 +54,9 @@ class Official:
         """The mapping, printed once: a header, then one line per supported or ignored key."""
         base = f"our `{self.preset}` preset's values" if self.preset else "our defaults"
         lines = [f"{self.path} read for `cream {self.command}` (keys it does not set keep {base}):"]
+        if self.preset == "paper_code":
+            lines.append("  the search follows the paper code's rules (search.fidelity=paper_code; README: "
+                         "\"Differences from the paper's search code\"); add search.fidelity=ours for ours")
         lines += [f"  {line}" for line in self.mapped]
         lines += [f"  {line}" for line in self.ignored]
         return "\n".join(lines)

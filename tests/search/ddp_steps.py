@@ -48,9 +48,9 @@ class RecordingCream(Cream):
         self.sampled.append(out.arch)
         super().after_update(epoch, x, out, accuracy)
 
-    def average_meta_grad(self, grad):
+    def average_grad(self, grad):
         self.computed.append(grad.clone())
-        super().average_meta_grad(grad)
+        super().average_grad(grad)
         self.averaged.append(grad.clone())
 
 

@@ -13,7 +13,8 @@ from tests.torchrun import run_two_processes
 
 
 @pytest.mark.slow
-def test_two_process_gloo_search_runs_end_to_end(tiny_fashion_mnist, tmp_path):
+@pytest.mark.parametrize("fidelity", ["ours", "paper_code"])
+def test_two_process_gloo_search_runs_end_to_end(tiny_fashion_mnist, tmp_path, fidelity):
     out = tmp_path / "ddp"
     torchrun = Path(sys.executable).with_name("torchrun")
     command = [
@@ -22,7 +23,7 @@ def test_two_process_gloo_search_runs_end_to_end(tiny_fashion_mnist, tmp_path):
         "data.val_fraction=0.2", "data.train_per_class=null", "search.epochs=2", "search.warmup_epochs=1",
         "search.board_size=3",
         "search.meta_update_every=2", "search.meta_slice=4", "search.val_images=60", "search.bn_batches=1",
-        "run.threads=1", "run.ckpt_every_steps=3", "--quiet",
+        "run.threads=1", "run.ckpt_every_steps=3", f"search.fidelity={fidelity}", "--quiet",
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -14,11 +14,11 @@ from cream.engine.rundir import RunDir
 from cream.engine.signals import RunInterrupted
 from cream.errors import CreamError
 from cream.search import trainer
-from cream.search.meta import TeacherChoice
 from cream.search.prioritized import Cream
 from cream.search.trainer import SupernetSearch, run_search
 from cream.space.arch import Arch
 from tests.latency_tables import write_table
+from tests.search.test_paper_meta import paper_select_teacher
 
 
 def tiny_overrides(root, out, *overrides):
@@ -74,15 +74,18 @@ def cream_interrupted_at(step: int | None):
     return InterruptedCream
 
 
-@pytest.mark.parametrize("stop_at", ["mid_epoch", "epoch_end"])
-def test_interrupted_and_resumed_run_equals_an_unbroken_one(tiny_fashion_mnist, tmp_path, stop_at):
-    unbroken = run_search(tiny_config(tiny_fashion_mnist, tmp_path / "a"))
+@pytest.mark.parametrize("stop_at, fidelity",
+                         [("mid_epoch", "ours"), ("epoch_end", "ours"), ("mid_epoch", "paper_code")])
+def test_interrupted_and_resumed_run_equals_an_unbroken_one(tiny_fashion_mnist, tmp_path, stop_at, fidelity):
+    keys = [f"search.fidelity={fidelity}"]
+    unbroken = run_search(tiny_config(tiny_fashion_mnist, tmp_path / "a", *keys))
     # mid-epoch: after warm-up, with a board and meta updates; epoch end: before epoch 1's evaluation
     interrupted = cream_interrupted_at(11 if stop_at == "mid_epoch" else None)
     with pytest.raises(RunInterrupted, match="resume by running the same command again"):
-        run_search(tiny_config(tiny_fashion_mnist, tmp_path / "b"), strategy=interrupted)
-    resumed = run_search(tiny_config(tiny_fashion_mnist, tmp_path / "b"))
+        run_search(tiny_config(tiny_fashion_mnist, tmp_path / "b", *keys), strategy=interrupted)
+    resumed = run_search(tiny_config(tiny_fashion_mnist, tmp_path / "b", *keys))
     assert comparable(resumed) == comparable(unbroken)
+    assert unbroken["counters"]["meta_updates"] > 0
 
 
 @pytest.fixture
@@ -121,9 +124,9 @@ def fill_board(search, batches, size):
 
 
 def teacher_and_student(calls, x):
-    """The step's two forwards over its batch: the teacher's (no autograd), then the student's (trained)."""
-    teacher, student = [c for c in calls if len(c.x) == len(x)]
-    assert not teacher.grad and student.grad
+    """The step's two forwards over its batch: the student's (trained), then the teacher's (no autograd)."""
+    student, teacher = [c for c in calls if len(c.x) == len(x)]
+    assert student.grad and not teacher.grad
     assert torch.equal(teacher.x, x) and torch.equal(student.x, x)
     return teacher, student
 
@@ -134,7 +137,7 @@ def test_the_chosen_board_entry_teaches_with_its_weight_m(make_search, monkeypat
 
     class PinnedTeacher(Cream):  # the meta network's choice, pinned: this test is about what the step does with it
         def choose_teacher(self, arch):
-            return TeacherChoice(*pinned["choice"]) if "choice" in pinned else super().choose_teacher(arch)
+            return tuple(pinned["choice"]) if "choice" in pinned else super().choose_teacher(arch)
 
     search = make_search(f"search.teacher={mode}", "search.meta_update_every=0",
                          "search.clip_grad=0",  # unclipped, the gradients the step leaves are the loss's own
@@ -178,6 +181,78 @@ def test_the_chosen_board_entry_teaches_with_its_weight_m(make_search, monkeypat
     for n, g in zip(params, expected):
         if g is not None:
             assert torch.allclose(at_update["grads"][n], g, rtol=1e-4, atol=1e-7), n
+
+
+def test_a_paper_code_step_equals_the_papers_step_rewritten_in_plain_torch(make_search):
+    # tools/train.py's train_epoch after its warm-up, at a batch without a meta update (that one: test_paper_meta.py)
+    search = make_search("search.fidelity=paper_code", "search.meta_update_every=0", "search.board_size=4")
+    s, strategy = search.cfg.search, search.strategy
+    batches = search.data.train.batches(0)
+    fill_board(search, batches, 3)  # and the steps since the first entry distilled, moving the meta layer too
+    net, opt = copy.deepcopy((search.supernet, search.optimizer))
+    layer, meta_opt = copy.deepcopy((strategy.meta_net, strategy.meta_optimizer))
+    for ours, theirs in zip([*search.supernet.parameters(), *strategy.meta_net.parameters()],
+                            [*net.parameters(), *layer.parameters()]):
+        theirs.grad = None if ours.grad is None else ours.grad.clone()  # every tensor trained so far has one
+    entries = copy.deepcopy(strategy.board.entries)
+    snapshot = {n: p.detach().clone() for n, p in search.supernet.named_parameters()}
+    calls, before = record_forwards(search.supernet), dict(search.meter.sums)
+    x, y = next(batches)
+    search.train_step(0, x, y)
+    student = next(c for c in calls if c.grad and len(c.x) == len(x))
+    arch, x = student.arch, student.x  # the path the sampler drew; the batch as the net saw it
+
+    index, m = paper_select_teacher(net, layer, SimpleNamespace(entries=entries), arch)
+    output = net(x, arch)
+    valid_loss = F.cross_entropy(output, y, label_smoothing=s.label_smoothing)
+    with torch.no_grad():
+        soft_label = F.softmax(net(x, entries[index].arch), dim=1)
+    kd = torch.mean(torch.sum(-soft_label * F.log_softmax(output, dim=1), 1))
+    loss = (m * kd + (2 - m) * valid_loss) / 2
+    for group in meta_opt.param_groups:  # the meta layer's group: META_LR under the schedule's factor
+        group["lr"] = s.meta_lr * opt.param_groups[0]["lr"] / search.base_lr
+    opt.zero_grad(set_to_none=False)  # torch 1.2: zero-filled gradients
+    meta_opt.zero_grad(set_to_none=False)
+    loss.backward()  # no clipping
+    opt.step()
+    meta_opt.step()
+
+    sums = search.meter.sums
+    assert sums["loss"] - before["loss"] == pytest.approx(loss.item(), rel=1e-5)
+    assert sums["kd"] - before["kd"] == pytest.approx(kd.item(), rel=1e-5)
+    assert sums["m"] - before["m"] == pytest.approx(m.item(), rel=1e-5)
+    ours, theirs = search.supernet.state_dict(), net.state_dict()
+    for name, tensor in ours.items():
+        assert torch.allclose(tensor.float(), theirs[name].float(), rtol=1e-4, atol=1e-6), name
+    moved = {n for n, p in search.supernet.named_parameters() if not torch.equal(p, snapshot[n])}
+    assert moved == {n for n, p in net.named_parameters() if not torch.equal(p, snapshot[n])}
+    assert moved - {n for n, _ in search.supernet.path_state(arch)}  # ops off the path moved too (dense)
+    for p, q in zip(strategy.meta_net.parameters(), layer.parameters()):
+        assert torch.allclose(p, q, rtol=1e-5, atol=1e-8)
+    # the board (PrioritizedBoard.update_prioritized_board, with room): the path enters with the teacher's labels,
+    # sorted by (accuracy, FLOPs) from the highest
+    prec1 = 100 * int((output.argmax(1) == y).sum()) / len(y)
+    flops = search.plan.cost(arch)
+    expected = sorted([(e.accuracy, e.cost, str(e.arch)) for e in entries] + [(prec1, flops, str(arch))], reverse=True)
+    assert [(e.accuracy, e.cost, str(e.arch)) for e in strategy.board.entries] == expected
+    new = next(e for e in strategy.board.entries if (e.accuracy, e.arch) == (prec1, arch))
+    assert torch.equal(new.images, x[:s.slice_size])
+    assert torch.allclose(new.soft_labels, soft_label[:s.slice_size], rtol=1e-5, atol=1e-7)
+
+
+def test_the_paper_codes_meta_update_runs_every_n_batches_of_an_epoch_but_its_first(make_search):
+    # MetaMatchingNetwork.isUpdate: batch_idx > 0 and batch_idx % UPDATE_ITER == 0, batch_idx counted per epoch
+    search = make_search("search.fidelity=paper_code", "search.meta_update_every=3")
+    batches = search.data.train.batches(0)
+    fill_board(search, batches, 1)
+    epoch_steps, updated = search.steps_per_epoch, []
+    assert epoch_steps % 3  # so that counting steps from the run's start would choose other steps
+    for step in (epoch_steps, epoch_steps + 2, epoch_steps + 3, 3 * epoch_steps):
+        search._step = step
+        before = search.counters["meta_updates"]
+        search.train_step(1, *next(batches))
+        updated.append(search.counters["meta_updates"] - before)
+    assert updated == [0, 0, 1, 0]
 
 
 @pytest.mark.parametrize("labels", ["own", "teacher"])

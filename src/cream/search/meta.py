@@ -20,6 +20,8 @@ from cream.search.distill import kd_loss
 
 
 class MetaMatchingNetwork(nn.Module):
+    per_entry = False  # scored on one forward over the board's whole batch
+
     def __init__(self, num_classes: int):
         super().__init__()
         self.linear = nn.Linear(num_classes, 1)
@@ -36,12 +38,24 @@ class TeacherChoice:
     fell_back: bool = False  # the meta scores were not finite, so top1 was used
 
 
-def match_scores(student_forward, meta_net: MetaMatchingNetwork, board: PrioritizedBoard) -> torch.Tensor:
-    """One score per entry, from a single student forward over the board's fixed-size batch of images."""
+def match_scores(student_forward, meta_net: nn.Module, board: PrioritizedBoard) -> torch.Tensor:
+    """One score per entry, from a single student forward over the board's fixed-size batch of images (or one
+    forward per entry, for a network that asks for it: ``per_entry``). Student outputs carry no gradient."""
+    if meta_net.per_entry:
+        with torch.no_grad():
+            probs, stored = entry_probs(student_forward, board)
+        return meta_net(probs, stored)
     images, soft = board.batch()
     with torch.no_grad():
         probs = F.softmax(student_forward(images).float(), dim=1).view(soft.shape)
     return meta_net(probs, soft)[: len(board)]
+
+
+def entry_probs(student_forward, board: PrioritizedBoard) -> tuple[torch.Tensor, torch.Tensor]:
+    """(student softmax, stored soft labels), both (entries, images, classes), each entry's images in their own
+    forward (BatchNorm over them alone, as the paper's code)."""
+    probs = torch.stack([F.softmax(student_forward(e.images).float(), dim=1) for e in board.entries])
+    return probs, torch.stack([e.soft_labels for e in board.entries])
 
 
 def select_teacher(mode: str, board: PrioritizedBoard, student_forward=None, meta_net=None,

@@ -4,7 +4,8 @@ After ``search.warmup_epochs``, every trained path is offered to the prioritized
 is distilled from a board path: the one the meta-matching network scores best (``search.teacher=meta``), with
 weight m = sigmoid(its score), or the most accurate one with m = 0.5 (``top1``). Every
 ``search.meta_update_every`` steps the meta-matching network learns by a second-order gradient (``meta.py``).
-Final selection ranks the board's paths.
+``search.meta_net``, ``meta_weight`` and ``meta_update`` set to ``paper`` follow the paper's code instead
+(``paper_meta.py``). Final selection ranks the board's paths.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from cream.data.splits import derive_seed
 from cream.search.board import PrioritizedBoard
 from cream.search.distill import cream_loss, kd_loss
 from cream.search.meta import MetaMatchingNetwork, TeacherChoice, meta_update, select_teacher
+from cream.search.paper_meta import PaperMetaLayer, paper_meta_update, paper_teacher
 from cream.search.sampler import PathSampler
-from cream.search.strategy import SearchStrategy, StepLoss
+from cream.search.strategy import SearchStrategy, StepLoss, clear_grads
 from cream.space.arch import Arch
 
 CLOUD_LIMIT = 20_000  # sampled (cost, accuracy) points kept for search.png (cost: FLOPs or predicted latency)
@@ -32,9 +34,11 @@ class Cream(SearchStrategy):
         self.sampler = PathSampler(search.plan, s.sampling, s.op_probs, s.max_redraws, seed=search.cfg.run.seed,
                                    redraw_out_of_budget=s.out_of_budget == "redraw")
         self.board = PrioritizedBoard(s.board_size, s.board_margin, paper_rule=s.board_rule == "paper")
-        self.meta_net = MetaMatchingNetwork(search.cfg.space.num_classes).to(device)
+        num_classes = search.cfg.space.num_classes
+        self.meta_net = (PaperMetaLayer(num_classes, s.slice_size) if s.meta_net == "paper"
+                         else MetaMatchingNetwork(num_classes)).to(device)
         self.meta_optimizer = torch.optim.SGD(self.meta_net.parameters(), lr=s.meta_lr, momentum=0.9, nesterov=True)
-        self.teacher_probs = None  # this step's teacher's soft labels on the batch (None: no teacher)
+        self.m_in_graph = False  # this step's m is in the graph: the main loss trains the meta network
 
     def prioritized(self, epoch: int) -> bool:
         return epoch >= self.search.cfg.search.warmup_epochs
@@ -42,31 +46,54 @@ class Cream(SearchStrategy):
     def loss(self, epoch, x, y) -> StepLoss:
         search, s = self.search, self.search.cfg.search
         arch = self.sampler.sample(search.step, self.board)
-        teacher_probs, m = None, None
-        if self.prioritized(epoch) and len(self.board):
-            choice = self.choose_teacher(arch)
-            index, m = self.shared(choice)
-            with torch.no_grad(), search.ctx.autocast():
-                teacher_probs = F.softmax(search.supernet(x, self.board.entries[index].arch).float(), dim=1)
-            if s.teacher == "meta" and s.meta_update_every and search.step % s.meta_update_every == 0:
-                self.update_meta(arch, x, y, teacher_probs)
-
-        self.teacher_probs = teacher_probs
+        self.m_in_graph = False
+        self.schedule_meta_lr()
+        distil = self.prioritized(epoch) and len(self.board) > 0
+        if distil and self.meta_due("paper"):
+            self.update_meta_as_paper(arch, x, y)
+        if distil:
+            index, m = self.choose_teacher(arch)
         with search.ctx.autocast():
             logits = search.model(x, arch).float()
         ce = F.cross_entropy(logits, y, label_smoothing=s.label_smoothing)
-        if teacher_probs is None:
+        if not distil:
             return StepLoss(loss=ce, ce=ce, logits=logits, labels=y, arch=arch)
+        with torch.no_grad(), search.ctx.autocast():
+            teacher_probs = F.softmax(search.supernet(x, self.board.entries[index].arch).float(), dim=1)
+        if self.meta_due("exact"):
+            self.update_meta(arch, x, y, teacher_probs)
         kd = kd_loss(logits, teacher_probs)
-        return StepLoss(loss=cream_loss(ce, kd, m), ce=ce, logits=logits, labels=y, arch=arch, kd=kd, m=m)
+        weight = float(m.detach()) if torch.is_tensor(m) else m
+        return StepLoss(loss=cream_loss(ce, kd, m), ce=ce, logits=logits, labels=y, arch=arch, kd=kd, m=weight,
+                        teacher_probs=teacher_probs)
 
-    def choose_teacher(self, arch: Arch) -> TeacherChoice:
-        """The board entry that teaches ``arch`` this step, and its weight m."""
-        search = self.search
-        choice = select_teacher(search.cfg.search.teacher, self.board, lambda imgs: search.supernet(imgs, arch),
-                                self.meta_net, warn=search.log.info)
+    def meta_due(self, rule: str) -> bool:
+        """Whether this step updates the meta network by ``rule`` (exact: every meta_update_every steps; paper:
+        every meta_update_every steps of an epoch, not at its first)."""
+        search, s = self.search, self.search.cfg.search
+        if s.teacher != "meta" or s.meta_update != rule or not s.meta_update_every:
+            return False
+        step = search.step % search.steps_per_epoch if rule == "paper" else search.step
+        return step % s.meta_update_every == 0 and (rule == "exact" or step > 0)
+
+    def choose_teacher(self, arch: Arch) -> tuple[int, float | torch.Tensor]:
+        """The board entry that teaches ``arch`` this step, and its weight m (a tensor in the graph when
+        search.meta_weight=paper)."""
+        search, s = self.search, self.search.cfg.search
+        if s.teacher == "meta" and s.meta_weight == "paper":
+            clear_grads(self.meta_optimizer, dense=s.off_path_updates == "dense")
+            index, m, finite = paper_teacher(lambda imgs: search.supernet(imgs, arch), self.meta_net, self.board)
+            if finite:
+                self.m_in_graph = True
+                return self.shared(TeacherChoice(index, 0.0))[0], m
+            choice = TeacherChoice(0, 0.5, fell_back=True)
+            search.log.info("warning: the meta-matching network gave non-finite scores; using the top1 teacher for "
+                            "this step")
+        else:
+            choice = select_teacher(s.teacher, self.board, lambda imgs: search.supernet(imgs, arch), self.meta_net,
+                                    warn=search.log.info)
         search.counters["nonfinite_meta_scores"] += int(choice.fell_back)
-        return choice
+        return self.shared(choice)
 
     def shared(self, choice: TeacherChoice) -> tuple[int, float]:
         """Rank 0's choice on every process, so that all distil alike."""
@@ -91,24 +118,48 @@ class Cream(SearchStrategy):
         distil, judge = self.meta_batches(x, y, teacher_probs)
         meta_update(search.supernet, arch, self.meta_net, self.meta_optimizer, self.board, distil, judge,
                     search.optimizer.param_groups[0]["lr"], clip=search.cfg.search.meta_clip_grad,
-                    reduce_grads=self.average_meta_grad)
+                    reduce_grads=self.average_grad)
         search.counters["meta_updates"] += 1
 
-    def average_meta_grad(self, grad: torch.Tensor) -> None:
-        """The meta network's gradient averaged over processes, in place."""
+    def update_meta_as_paper(self, arch: Arch, x, y) -> None:
+        """The paper code's meta step (``paper_meta.py``): it also moves the student by one distillation step."""
+        search, s = self.search, self.search.cfg.search
+        judged = paper_meta_update(search.supernet, arch, self.board, self.meta_net, self.meta_optimizer,
+                                   search.optimizer, x, y, s.slice_size, self.meta_optimizer.param_groups[0]["lr"],
+                                   s.label_smoothing, s.meta_clip_grad, dense=s.off_path_updates == "dense",
+                                   reduce_grads=self.average_grad)
+        search.counters["meta_updates"] += int(judged is not None)
+        search.counters["nonfinite_meta_scores"] += int(judged is None)
+
+    def schedule_meta_lr(self) -> None:
+        """The meta optimizer's lr for this step: search.meta_lr, under meta_update=paper scaled as the search's lr
+        is (the paper's code keeps the meta layer in the supernet's optimizer, under the same schedule)."""
+        search, s = self.search, self.search.cfg.search
+        lr = s.meta_lr * (search.optimizer.param_groups[0]["lr"] / search.base_lr if s.meta_update == "paper" else 1)
+        for group in self.meta_optimizer.param_groups:
+            group["lr"] = lr
+
+    def average_grad(self, grad: torch.Tensor) -> None:
+        """A gradient set outside the data-parallel backward (the meta network's), averaged over processes."""
         ctx = self.search.ctx
         ctx.all_reduce(grad).div_(ctx.world)
 
     def after_update(self, epoch, x, out: StepLoss, accuracy: float) -> None:
+        if self.m_in_graph:  # the main loss trained the meta network too (search.meta_weight=paper)
+            for p in self.meta_net.parameters():
+                if p.grad is not None:
+                    self.average_grad(p.grad)
+            self.meta_optimizer.step()
         if not self.prioritized(epoch):
             return
         cost = self.search.plan.cost(out.arch)
-        self.offer_to_board(out.arch, accuracy, cost, x, out.logits)
+        self.offer_to_board(out, accuracy, cost, x)
         if len(self.cloud) >= CLOUD_LIMIT:
             del self.cloud[: CLOUD_LIMIT // 10]
         self.cloud.append([cost, accuracy])
 
-    def offer_to_board(self, arch: Arch, accuracy: float, cost: float, x, logits) -> None:
+    def offer_to_board(self, out: StepLoss, accuracy: float, cost: float, x) -> None:
+        arch = out.arch
         on_board = any(e.arch == arch for e in self.board.entries)
         if not on_board and not self.board.admits(accuracy, cost):
             return
@@ -116,8 +167,8 @@ class Cream(SearchStrategy):
         # Stored in the run's memory format, so forwards over the board see one input layout as well as one shape.
         images = ctx.to_device(ctx.broadcast(x[:n].detach().contiguous()))
         # the paper's code stores the step's teacher's soft labels once the board has a teacher; we store the path's own
-        teacher_labels = self.search.cfg.search.board_labels == "teacher" and self.teacher_probs is not None
-        soft = self.teacher_probs[:n] if teacher_labels else F.softmax(logits[:n].detach(), dim=1)
+        teacher_labels = self.search.cfg.search.board_labels == "teacher" and out.teacher_probs is not None
+        soft = out.teacher_probs[:n] if teacher_labels else F.softmax(out.logits[:n].detach(), dim=1)
         probs = ctx.broadcast(soft.contiguous())
         self.search.counters["board_changes"] += int(self.board.consider(arch, accuracy, cost, images, probs))
 

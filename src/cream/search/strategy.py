@@ -32,6 +32,18 @@ class StepLoss:
     arch: Arch                  # the step's (first) path, named when its loss is not finite
     kd: torch.Tensor | None = None  # distillation loss, when the step distilled
     m: float | None = None          # the distillation weight, when it has one
+    teacher_probs: torch.Tensor | None = None  # the teacher's soft labels on the batch, when one taught
+
+
+def clear_grads(optimizer: torch.optim.Optimizer, dense: bool) -> None:
+    """Before a step's backward. Sparse: gradients set to None, so tensors off the step's path keep still. Dense
+    (``search.off_path_updates=dense``): zero gradients on every tensor the optimizer has stepped before, as
+    torch 1.2 left them, so that momentum and weight decay keep moving them (after a resume too)."""
+    optimizer.zero_grad(set_to_none=not dense)
+    if dense:
+        for p, state in optimizer.state.items():
+            if p.grad is None and state:
+                p.grad = torch.zeros_like(p)
 
 
 class SearchStrategy:

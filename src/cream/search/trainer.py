@@ -36,7 +36,7 @@ from cream.search.sampler import PathSampler
 from cream.search.sandwich import Sandwich
 from cream.search.selection import evaluate_path, select_final
 from cream.search.spos import Spos
-from cream.search.strategy import SearchStrategy
+from cream.search.strategy import SearchStrategy, clear_grads
 from cream.settings_from_data import settings_from_data
 from cream.space.arch import Arch
 from cream.space.budget import plan_from_config
@@ -194,7 +194,7 @@ class SupernetSearch(EpochRun):
         if not math.isfinite(loss_sum):
             self.on_nonfinite(out.arch)
             return
-        self.optimizer.zero_grad(set_to_none=s.off_path_updates == "sparse")  # dense: zeros keep old ops moving
+        clear_grads(self.optimizer, dense=s.off_path_updates == "dense")
         out.loss.backward()
         if s.clip_grad > 0:
             torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), s.clip_grad)
@@ -212,7 +212,7 @@ class SupernetSearch(EpochRun):
         if self.cfg.run.nonfinite == "skip":
             self.counters["skipped_steps"] += 1
             self.meter.add(skipped=1)
-            self.optimizer.zero_grad(set_to_none=self.cfg.search.off_path_updates == "sparse")
+            clear_grads(self.optimizer, dense=self.cfg.search.off_path_updates == "dense")
             self._step += 1
             self.scheduler.step_update(self.step)
             return
