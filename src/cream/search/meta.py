@@ -120,13 +120,19 @@ def meta_update(supernet: nn.Module, arch, meta_net: MetaMatchingNetwork, meta_o
     pairs = [(a, g) for a, g in zip(ce_grads, grads) if a is not None]
     dj_dm = -student_lr * torch.dot(flat([a for a, _ in pairs]), flat([g for _, g in pairs]))
 
-    meta_optimizer.zero_grad(set_to_none=True)
-    meta_grads = torch.autograd.grad(m, list(meta_net.parameters()), grad_outputs=dj_dm.detach(), allow_unused=True)
-    for p, g in zip(meta_net.parameters(), meta_grads):
+    step_meta(meta_net, meta_optimizer, m, dj_dm.detach(), clip, reduce_grads)
+    return float(judged.detach())
+
+
+def step_meta(meta_net: nn.Module, meta_optimizer, output: torch.Tensor, grad_output: torch.Tensor, clip: float,
+              reduce_grads=None) -> None:
+    """One step of the meta network along the gradient grad_output · d(output)/dθ, averaged over processes by
+    ``reduce_grads``, clipped to norm ``clip`` (0: not clipped)."""
+    grads = torch.autograd.grad(output, list(meta_net.parameters()), grad_outputs=grad_output, allow_unused=True)
+    for p, g in zip(meta_net.parameters(), grads):
         p.grad = torch.zeros_like(p) if g is None else g
         if reduce_grads is not None:
             reduce_grads(p.grad)
     if clip > 0:
         nn.utils.clip_grad_norm_(meta_net.parameters(), clip)
     meta_optimizer.step()
-    return float(judged.detach())

@@ -20,7 +20,7 @@ from torch.func import functional_call
 
 from cream.search.board import PrioritizedBoard
 from cream.search.distill import kd_loss
-from cream.search.meta import entry_probs
+from cream.search.meta import entry_probs, step_meta
 from cream.search.strategy import clear_grads
 
 
@@ -88,14 +88,5 @@ def paper_meta_update(supernet: nn.Module, arch, board: PrioritizedBoard, meta_n
 
     judged = F.cross_entropy(supernet(x_val, arch).float(), y_val, label_smoothing=label_smoothing)
     (stem_grad,) = torch.autograd.grad(judged, [live[stem]])
-    clear_grads(meta_optimizer, dense)
-    meta_grads = torch.autograd.grad(simulated_stem, list(meta_net.parameters()), grad_outputs=stem_grad,
-                                     allow_unused=True)
-    for p, g in zip(meta_net.parameters(), meta_grads):
-        p.grad = torch.zeros_like(p) if g is None else g
-        if reduce_grads is not None:
-            reduce_grads(p.grad)
-    if clip > 0:
-        nn.utils.clip_grad_norm_(meta_net.parameters(), clip)
-    meta_optimizer.step()
+    step_meta(meta_net, meta_optimizer, simulated_stem, stem_grad, clip, reduce_grads)
     return float(judged.detach())
