@@ -63,6 +63,19 @@ def test_load_supernet_reads_a_search_checkpoint_with_its_ema_weights_unless_ask
         cream.load_supernet(released)
 
 
+def test_load_supernet_builds_the_kind_of_supernet_its_checkpoint_holds(tmp_path, tiny_fashion_mnist):
+    older = cream.load_supernet(search_checkpoint(tmp_path / "old.pth", tiny_fashion_mnist))
+    assert older.sharing == "independent"  # a checkpoint from before space.sharing
+    path = search_checkpoint(tmp_path / "last.pth", tiny_fashion_mnist, sharing="entangled")
+    supernet, saved = cream.load_supernet(path), torch.load(path, weights_only=True)["supernet"]
+    assert supernet.sharing == "entangled"
+    key = "blocks.1.0.largest.conv_dw.weight"
+    assert torch.equal(supernet.state_dict()[key], saved[key])
+    child = supernet.extract(Arch.parse("0-00-000-00-00"))  # k3 e4: the centre of the 7 x 7 kernels, 4/6 channels
+    mid = 4 * supernet.blocks[1][0].largest.conv_pw.in_channels
+    assert torch.equal(child.state_dict()["blocks.1.0.conv_dw.weight"], saved[key][:mid, :, 2:5, 2:5])
+
+
 def test_cream_search_stays_callable_beside_the_search_package_and_passes_the_strategy_on(monkeypatch):
     from cream.search import trainer  # importing a module of the package binds cream.search to the package again
 

@@ -129,6 +129,10 @@ class SpaceConfig:
                   "one at a time in the order 2,3,4,1,0 to 3,3,3,2,2 then 4 each, counting the searchable blocks "
                   "only, stopping at the first block that does not fit)")
     drop_rate: float = key(0.0, "dropout before the classifier", low=0.0, high=0.99)
+    sharing: Literal["independent", "entangled"] = key(
+        "independent", "the supernet's weights: independent: six ops per block, each its own (the paper's); "
+                       "entangled: one set per block at the largest op (kernel 7, expansion 6), each op using its "
+                       "first channels and the centre of its kernel (Once-for-All)")
 
 
 @dataclass

@@ -74,10 +74,11 @@ def cream_interrupted_at(step: int | None):
     return InterruptedCream
 
 
-@pytest.mark.parametrize("stop_at, fidelity",
-                         [("mid_epoch", "ours"), ("epoch_end", "ours"), ("mid_epoch", "paper_code")])
-def test_interrupted_and_resumed_run_equals_an_unbroken_one(tiny_fashion_mnist, tmp_path, stop_at, fidelity):
-    keys = [f"search.fidelity={fidelity}"]
+@pytest.mark.parametrize("stop_at, keys", [("mid_epoch", []), ("epoch_end", []),
+                                           ("mid_epoch", ["search.fidelity=paper_code"]),
+                                           ("mid_epoch", ["space.sharing=entangled"])],
+                         ids=["mid_epoch", "epoch_end", "paper_code", "entangled"])
+def test_interrupted_and_resumed_run_equals_an_unbroken_one(tiny_fashion_mnist, tmp_path, stop_at, keys):
     unbroken = run_search(tiny_config(tiny_fashion_mnist, tmp_path / "a", *keys))
     # mid-epoch: after warm-up, with a board and meta updates; epoch end: before epoch 1's evaluation
     interrupted = cream_interrupted_at(11 if stop_at == "mid_epoch" else None)

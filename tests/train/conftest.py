@@ -32,12 +32,13 @@ def released_checkpoint(path, net, prefix="module.", ema_only=False):
     return path
 
 
-def search_checkpoint(path, data_root, depths=(2, 2, 3, 2, 2)):
-    """A search's last.pth (a freshly initialised supernet) in the layout ``cream search`` writes."""
+def search_checkpoint(path, data_root, depths=(2, 2, 3, 2, 2), sharing=None):
+    """A search's last.pth (a freshly initialised supernet) in the layout ``cream search`` writes (``sharing``
+    None: as written before space.sharing existed, without the key)."""
     cfg = load_config(SearchRun, None, [f"data.root={data_root}", "data.batch_size=32", "data.val_fraction=0.2"])
     spec = NetSpec.from_config(cfg.space)
     torch.manual_seed(0)
-    supernet = Supernet(spec, depths)
+    supernet = Supernet(spec, depths, sharing or "independent")
     torch.save({"kind": "cream-search", "config": to_dict(cfg), "supernet": supernet.state_dict(), "ema": None,
-                "net": spec.to_json(), "depths": list(depths)}, path)
+                "net": spec.to_json(), "depths": list(depths), **({"sharing": sharing} if sharing else {})}, path)
     return path

@@ -93,7 +93,7 @@ def meta_update(supernet: nn.Module, arch, meta_net: MetaMatchingNetwork, meta_o
 
     kd_slice: (images, teacher softmax outputs); ce_slice: (images, labels). Returns the judged CE.
     """
-    path_ids = {id(t) for _, t in supernet.path_state(arch)}
+    path_ids = {id(t) for _, _, t in supernet.path_tensors(arch)}
     params = {n: p for n, p in supernet.named_parameters() if id(p) in path_ids}
     # Simulated steps must not move BN statistics: the path's buffers are copied (only the path's, since a
     # GPU step here is bound by kernel launches, one per tensor).

@@ -1,21 +1,29 @@
-"""The weight-sharing supernet: every searchable block holds its six ops as siblings.
+"""The weight-sharing supernet, in two kinds (``space.sharing``).
 
-Its keys mirror a child net's, with ``ops.{op}`` inserted in searchable blocks
-(``blocks.{stage}.{block}.ops.{op}.*``), so extracting a path is a key rename.
+independent (the paper's): every searchable block holds its six ops as siblings, keys
+``blocks.{stage}.{block}.ops.{op}.*``. entangled: every searchable block holds one op, the largest (kernel 7,
+expansion 6), keys ``blocks.{stage}.{block}.largest.*``, and each op uses a slice of it: the first channels for
+its expansion, the centre of the kernel for its kernel size (Once-for-All's elastic kernel and width, without
+the kernel transforms), BatchNorm sliced as its channels. Either way ``path_state(arch)`` maps a path to a
+child net's keys (for entangled blocks, views of the slices), so extracting a path is a copy.
 """
 
 from __future__ import annotations
 
+import copy
 import re
 
 import torch
 import torch.nn as nn
+from torch.func import functional_call
 
 from cream.errors import CreamError
-from cream.space.arch import NUM_OPS, STAGES, Arch
+from cream.space.arch import NUM_OPS, OPS, STAGES, Arch
 from cream.space.net import CreamNet, NetSpec, build_child
 
 MAX_DEPTHS = tuple(stage.max_depth for stage in STAGES)
+SHARING = ("independent", "entangled")
+LARGEST_OP = max(range(NUM_OPS), key=lambda op: (OPS[op].kernel, OPS[op].expansion))
 _SEARCHABLE_KEY = re.compile(r"^blocks\.([1-5])\.(\d+)\.(.*)$")
 
 
@@ -30,10 +38,43 @@ class ChoiceBlock(nn.Module):
         return self.ops[op](x)
 
 
+def slice_like(tensor: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """The view of ``tensor`` an op of ``shape`` uses: the first channels (dimensions 0 and 1), the centre of the
+    kernel (dimensions 2 and 3)."""
+    index = [slice(0, n) if d < 2 else slice((full - n) // 2, (full - n) // 2 + n)
+             for d, (full, n) in enumerate(zip(tensor.shape, shape))]
+    return tensor[tuple(index)]
+
+
+class EntangledChoiceBlock(nn.Module):
+    """One searchable block position whose six ops are slices of the largest one's weights."""
+
+    def __init__(self, ops: list[nn.Module]):
+        super().__init__()
+        # Weightless copies (on the meta device, not registered): each op's timm forward, and its tensors' shapes.
+        self._templates = tuple(copy.deepcopy(op).to("meta") for op in ops)
+        self.shapes = [{name: t.shape for name, t in op.state_dict().items()} for op in ops]
+        self.largest = ops[LARGEST_OP]
+
+    def op_state(self, op: int) -> dict[str, torch.Tensor]:
+        """The op's tensors, by the op module's own names: views into the largest op's."""
+        shared = self.largest.state_dict(keep_vars=True)
+        return {name: slice_like(shared[name], shape) for name, shape in self.shapes[op].items()}
+
+    def train(self, mode: bool = True):
+        for template in self._templates:  # not submodules: nn.Module.train would not reach them
+            template.train(mode)
+        return super().train(mode)
+
+    def forward(self, x: torch.Tensor, op: int) -> torch.Tensor:
+        # BatchNorm's running statistics update in place through the views, so in the shared buffers.
+        return functional_call(self._templates[op], self.op_state(op), (x,))
+
+
 class Supernet(nn.Module):
     """All paths of the space at ``depths`` blocks per stage; ``forward(x, arch)`` runs exactly one path."""
 
-    def __init__(self, spec: NetSpec, depths: tuple[int, ...] = MAX_DEPTHS):
+    def __init__(self, spec: NetSpec, depths: tuple[int, ...] = MAX_DEPTHS, sharing: str = "independent"):
         super().__init__()
         Arch.uniform(depths, 0)  # validates the depths
         self.spec = spec
@@ -46,8 +87,12 @@ class Supernet(nn.Module):
             for op in range(NUM_OPS)
         ]
         base = trunks[0]
+        if sharing not in SHARING:
+            raise CreamError(f"space.sharing={sharing!r} is not one of {', '.join(SHARING)}")
+        self.sharing = sharing
+        block_kind = ChoiceBlock if sharing == "independent" else EntangledChoiceBlock
         searchable = [
-            nn.ModuleList(ChoiceBlock([t.blocks[s + 1][b] for t in trunks]) for b in range(depth))
+            nn.ModuleList(block_kind([t.blocks[s + 1][b] for t in trunks]) for b in range(depth))
             for s, depth in enumerate(self.depths)
         ]
         self.conv_stem, self.bn1 = base.conv_stem, base.bn1
@@ -77,25 +122,42 @@ class Supernet(nn.Module):
     def forward(self, x: torch.Tensor, arch: Arch) -> torch.Tensor:
         return self.forward_head(self.forward_features(x, arch))
 
-    def path_parameters(self, arch: Arch) -> list[nn.Parameter]:
-        """The parameters one path uses (shared parts plus its chosen ops)."""
-        chosen = {id(p) for name, p in self.path_state(arch, params_only=True)}
-        return [p for p in self.parameters() if id(p) in chosen]
-
-    def path_state(self, arch: Arch, params_only: bool = False) -> list[tuple[str, torch.Tensor]]:
-        """(child-net key, supernet tensor) for every tensor of the path ``arch``."""
+    def path_tensors(self, arch: Arch, params_only: bool = False) -> list[tuple[str, str, torch.Tensor]]:
+        """(child-net key, supernet name, whole supernet tensor) for every tensor the path ``arch`` uses."""
         self.check(arch)
         items = self.named_parameters() if params_only else self.state_dict(keep_vars=True).items()
         out = []
         for name, tensor in items:
             match = _SEARCHABLE_KEY.match(name)
             if match is None:
-                out.append((name, tensor))
+                out.append((name, name, tensor))
                 continue
             stage, block, rest = int(match[1]), int(match[2]), match[3]
-            op_prefix, _, tail = rest.partition(".")[2].partition(".")
-            if block < arch.depths[stage - 1] and int(op_prefix) == arch.stages[stage - 1][block]:
-                out.append((f"blocks.{stage}.{block}.{tail}", tensor))
+            if block >= arch.depths[stage - 1]:
+                continue
+            kind, _, tail = rest.partition(".")  # ops.{op}.* (independent) or largest.* (entangled)
+            if kind == "ops":
+                op, _, tail = tail.partition(".")
+                if int(op) != arch.stages[stage - 1][block]:
+                    continue
+            out.append((f"blocks.{stage}.{block}.{tail}", name, tensor))
+        return out
+
+    def path_parameters(self, arch: Arch) -> list[nn.Parameter]:
+        """The parameters one path uses, whole (an entangled block's: all of its largest op)."""
+        return [p for _, _, p in self.path_tensors(arch, params_only=True)]
+
+    def path_state(self, arch: Arch, params_only: bool = False) -> list[tuple[str, torch.Tensor]]:
+        """(child-net key, supernet tensor) for every tensor of the path ``arch``: in an entangled block, the view
+        its op uses."""
+        out = []
+        for key, name, tensor in self.path_tensors(arch, params_only):
+            match = _SEARCHABLE_KEY.match(name)
+            if match is not None and self.sharing == "entangled":
+                stage, block = int(match[1]), int(match[2])
+                op_shapes = self.blocks[stage][block].shapes[arch.stages[stage - 1][block]]
+                tensor = slice_like(tensor, op_shapes[key.split(".", 3)[3]])
+            out.append((key, tensor))
         return out
 
     def extract(self, arch: Arch) -> CreamNet:
