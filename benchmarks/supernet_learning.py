@@ -27,6 +27,8 @@ so an interrupted comparison resumes rule by rule; a second worker with ``--reve
   cream_ours   the search's Cream step as the Fashion-MNIST preset sets it (uniform paths, its learning rate)
   cream_paper_code  the same with search.fidelity=paper_code (the paper code's rules, README "Differences from
                the paper's search code"), but our depth rule, so that both train the same supernet and paths
+  cream_ours_entangled  cream_ours on an entangled supernet (space.sharing=entangled: every op a slice of the
+               largest op's weights)
   cream_paper_code_clip, cream_paper_code_sparse  cream_paper_code with one of its rules set back to ours:
                gradients clipped at norm 1 (search.clip_grad=1), ops off the path left still (off_path_updates=sparse)
 
@@ -76,6 +78,7 @@ RULES = {  # rule -> (config overrides, search.algorithm, distils after the warm
     "cream": (["search.sampling=fixed"], "cream", True, 1.0, 0.0),
     "cream_uniform": (["search.sampling=uniform"], "cream", True, 1.0, 0.0),
     "cream_ours": ([], "cream", True, 1.0, 0.0),
+    "cream_ours_entangled": (["space.sharing=entangled"], "cream", True, 1.0, 0.0),
     "cream_paper_code": (["search.fidelity=paper_code", "space.depth_rule=greedy"], "cream", True, 1.0, 0.0),
     "cream_paper_code_clip": (["search.fidelity=paper_code", "space.depth_rule=greedy", "search.clip_grad=1"],
                               "cream", True, 1.0, 0.0),
