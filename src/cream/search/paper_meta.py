@@ -27,7 +27,7 @@ from cream.search.strategy import clear_grads
 class PaperMetaLayer(nn.Module):
     """Linear(classes × slice → 1) over an entry's flattened soft-label differences."""
 
-    per_entry = True  # scored on each entry's own forward (``entry_scores``)
+    per_entry = True  # scored on each entry's own forward (``meta.entry_probs``)
 
     def __init__(self, num_classes: int, slice_size: int):
         super().__init__()

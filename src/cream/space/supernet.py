@@ -77,7 +77,9 @@ class Supernet(nn.Module):
     def __init__(self, spec: NetSpec, depths: tuple[int, ...] = MAX_DEPTHS, sharing: str = "independent"):
         super().__init__()
         Arch.uniform(depths, 0)  # validates the depths
-        self.spec = spec
+        if sharing not in SHARING:
+            raise CreamError(f"space.sharing={sharing!r} is not one of {', '.join(SHARING)}")
+        self.spec, self.sharing = spec, sharing
         self.depths = tuple(depths)
         # Build one uniform trunk per op with timm's builder and take its blocks, so every op module is
         # constructed exactly as in a child net.
@@ -87,9 +89,6 @@ class Supernet(nn.Module):
             for op in range(NUM_OPS)
         ]
         base = trunks[0]
-        if sharing not in SHARING:
-            raise CreamError(f"space.sharing={sharing!r} is not one of {', '.join(SHARING)}")
-        self.sharing = sharing
         block_kind = ChoiceBlock if sharing == "independent" else EntangledChoiceBlock
         searchable = [
             nn.ModuleList(block_kind([t.blocks[s + 1][b] for t in trunks]) for b in range(depth))
