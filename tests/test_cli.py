@@ -27,6 +27,16 @@ def test_space_prints_depths_paths_and_covered_range(capsys):
     assert "depths" in out and "paths" in out and "covered" in out
 
 
+def test_space_with_elastic_depth_covers_shallower_paths(capsys):
+    net = ["--flops-max", "8", "--resolution", "28", "--in-chans", "1", "--width", "0.5"]
+    lowest = []
+    for extra in ([], ["--elastic-depth"]):
+        assert main(["space", *net, *extra]) == 0
+        covered = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("covered"))
+        lowest.append(float(covered.split()[1]))
+    assert lowest[1] < lowest[0]
+
+
 @pytest.mark.parametrize("args, message", [
     (["arch", "3-33"], "needs 5 stages"),
     (["arch", "cream_1"], "not valid"),

@@ -81,7 +81,7 @@ def cmd_space(args):
     spec = _net_spec(args, args.resolution)
     latency = load_latency_table(args.latency_table, spec) if args.latency_table else None
     print(space_report(plan_space(spec, args.flops_min, args.flops_max, None, latency, args.latency_min,
-                                  args.latency_max, args.depth_rule)))
+                                  args.latency_max, args.depth_rule, args.elastic_depth)))
 
 
 def cmd_latency_table(args):
@@ -297,6 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-max", type=_number, help="milliseconds of predicted latency (default: no limit)")
     p.add_argument("--depth-rule", choices=("greedy", "paper"), default="greedy",
                    help="how depths grow from the budget (space.depth_rule; default: greedy)")
+    p.add_argument("--elastic-depth", action="store_true",
+                   help="paths may use the first 1..d blocks of each stage (space.elastic_depth)")
     _add_net_options(p, resolution_default=224)
     p.set_defaults(func=cmd_space)
 

@@ -128,6 +128,9 @@ class SpaceConfig:
                   "to 5/5/5/6/6 blocks, a stage that does not fit skipped; paper: the paper's code (stages filled "
                   "one at a time in the order 2,3,4,1,0 to 3,3,3,2,2 then 4 each, counting the searchable blocks "
                   "only, stopping at the first block that does not fit)")
+    elastic_depth: bool = key(False, "paths may be shallower than depths: each stage uses its first 1..depth blocks, "
+                                     "drawn uniformly per stage (Once-for-All's elastic depth), so one search "
+                                     "covers shallower nets too; multiply-adds and latency are counted per path")
     drop_rate: float = key(0.0, "dropout before the classifier", low=0.0, high=0.99)
     sharing: Literal["independent", "entangled"] = key(
         "independent", "the supernet's weights: independent: six ops per block, each its own (the paper's); "

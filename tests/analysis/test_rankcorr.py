@@ -286,3 +286,15 @@ def test_a_supernet_searched_without_a_flops_limit_gives_valid_json(supernet_ckp
     for name in ("study.json", "rankcorr.json"):
         text = (out / name).read_text()
         assert "Infinity" not in text and json.loads(text)["flops_range"] == [0, None]
+
+
+def test_a_supernet_searched_with_elastic_depth_is_studied_on_paths_of_several_depths(supernet_ckpt, tmp_path,
+                                                                                      training):
+    ckpt = torch.load(supernet_ckpt, weights_only=False)
+    ckpt["config"]["space"]["elastic_depth"] = True  # searched with space.elastic_depth=true
+    torch.save(ckpt, supernet_ckpt)
+    out = tmp_path / "elastic"
+    run_study(config(supernet_ckpt, out, paths=6), log=lambda _: None)
+    paths = json.loads((out / "study.json").read_text())["paths"]
+    depths = {tuple(len(ops) for ops in path.split("-")) for path in paths}
+    assert len(depths) > 1 and all(d <= m for depth in depths for d, m in zip(depth, ckpt["depths"]))

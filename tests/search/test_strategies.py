@@ -59,9 +59,10 @@ def test_a_toy_strategy_is_one_class_and_trains_only_its_own_ops(tiny_fashion_mn
     assert all(".ops.0." in name for name in moved if ".ops." in name)  # ... and no other op of any choice block
 
 
-def one_step(tiny_fashion_mnist, tmp_path, algorithm):
+def one_step(tiny_fashion_mnist, tmp_path, algorithm, *overrides):
     """A search of ``algorithm`` (unclipped), its forwards and the gradients its first update applied."""
-    cfg = tiny_config(tiny_fashion_mnist, tmp_path / algorithm, f"search.algorithm={algorithm}", "search.clip_grad=0")
+    cfg = tiny_config(tiny_fashion_mnist, tmp_path / algorithm, f"search.algorithm={algorithm}", "search.clip_grad=0",
+                      *overrides)
     (tmp_path / algorithm).mkdir()
     search = trainer.SupernetSearch(cfg, setup_context(cfg.run), RunDir(cfg.run.out_dir, trainer.OUTPUTS))
     before = copy.deepcopy(search.supernet)
@@ -117,6 +118,12 @@ def test_sandwich_trains_the_largest_path_on_labels_and_distils_it_into_the_smal
     for arch in (smallest, *randoms):
         loss = loss - (soft * F.log_softmax(before(x, arch), dim=1)).sum(dim=1).mean()
     assert_same_gradients(before, loss, grads)
+
+
+def test_with_elastic_depth_the_sandwichs_smallest_path_has_one_block_per_stage(tiny_fashion_mnist, tmp_path):
+    search, *_, calls, _, _, _ = one_step(tiny_fashion_mnist, tmp_path, "sandwich", "space.elastic_depth=true")
+    largest, smallest, *_ = [c.arch for c in calls]
+    assert largest == Arch.uniform(search.plan.depths, NUM_OPS - 1) and smallest == Arch.uniform((1,) * 5, 0)
 
 
 @pytest.mark.parametrize("algorithm", ["fairnas", "sandwich"])

@@ -76,8 +76,9 @@ def cream_interrupted_at(step: int | None):
 
 @pytest.mark.parametrize("stop_at, keys", [("mid_epoch", []), ("epoch_end", []),
                                            ("mid_epoch", ["search.fidelity=paper_code"]),
-                                           ("mid_epoch", ["space.sharing=entangled"])],
-                         ids=["mid_epoch", "epoch_end", "paper_code", "entangled"])
+                                           ("mid_epoch", ["space.sharing=entangled"]),
+                                           ("mid_epoch", ["space.sharing=entangled", "space.elastic_depth=true"])],
+                         ids=["mid_epoch", "epoch_end", "paper_code", "entangled", "entangled_elastic_depth"])
 def test_interrupted_and_resumed_run_equals_an_unbroken_one(tiny_fashion_mnist, tmp_path, stop_at, keys):
     unbroken = run_search(tiny_config(tiny_fashion_mnist, tmp_path / "a", *keys))
     # mid-epoch: after warm-up, with a board and meta updates; epoch end: before epoch 1's evaluation

@@ -244,7 +244,8 @@ def run_study(cfg: RankCorrRun, shard: tuple[int, int] = (1, 1), force: bool = F
     supernet = load_supernet(ckpt, ema=s.ema)
     spec, space = supernet.spec, ckpt["config"]["space"]
     plan = plan_space(spec, space["flops_min"] if s.flops_min is None else s.flops_min,
-                      space["flops_max"] if s.flops_max is None else s.flops_max, supernet.depths)
+                      space["flops_max"] if s.flops_max is None else s.flops_max, supernet.depths,
+                      elastic_depth=space.get("elastic_depth", False))
     archs = study_paths(cfg, plan)
     s.paths = len(archs)
     ctx = setup_context(cfg.run)

@@ -1,8 +1,9 @@
 """FairNAS (Chu et al., ICCV 2021): strict fairness. Each step trains ``NUM_OPS`` paths in which every block runs
 each of its ops exactly once, sums their gradients and makes one update, so every op is trained equally often.
 
-The paths are permutations per block, so they ignore the multiply-add (or latency) range: the range still
-bounds the final choice, which ranks random in-budget paths.
+The paths are permutations per block, so they ignore the multiply-add (or latency) range, and they run at the
+full depths (with space.elastic_depth too): the range still bounds the final choice, which ranks random in-budget
+paths.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ class PathSampler:
         rng = random.Random(derive_seed(self.seed, step, 11) if draw == 0 else derive_seed(self.seed, step, 11, draw))
         probs = self.probabilities(board)
         for _ in range(self.max_redraws):
-            arch = Arch.random(self.plan.depths, rng, probs)
+            arch = Arch.random(self.plan.draw_depths(rng), rng, probs)
             if self.plan.in_budget(arch) or not self.redraw_out_of_budget:
                 return arch
         raise self._unreachable(self.max_redraws)
@@ -52,7 +52,7 @@ class PathSampler:
         rng = random.Random(derive_seed(self.seed, seed, 13))
         found: dict[Arch, None] = {}
         for _ in range(self.max_redraws * n):
-            arch = Arch.random(self.plan.depths, rng)
+            arch = Arch.random(self.plan.draw_depths(rng), rng)
             if self.plan.in_budget(arch):
                 found.setdefault(arch)
                 if len(found) == n:

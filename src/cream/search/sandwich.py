@@ -2,8 +2,9 @@
 shrinking uses the same teacher): each step trains the space's largest path on the labels, and its smallest
 path and two random in-budget paths on the largest path's soft labels; one update with the gradients summed.
 
-The largest and smallest paths are the space's extremes (every block k7 e6, every block k3 e4) whatever the
-multiply-add range; the final choice ranks random in-budget paths.
+The largest and smallest paths are the space's extremes (every block k7 e6 at the full depths, every block k3 e4
+at the fewest blocks: one per stage with space.elastic_depth) whatever the multiply-add range; the final choice
+ranks random in-budget paths.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import torch.nn.functional as F
 
 from cream.search.distill import kd_loss
 from cream.search.strategy import SearchStrategy, StepLoss
-from cream.space.arch import NUM_OPS, Arch
+from cream.space.arch import Arch
 
 RANDOM_PATHS = 2
 
@@ -25,9 +26,8 @@ class Sandwich(SearchStrategy):
     def paths(self) -> tuple[Arch, list[Arch]]:
         """(the teacher: the largest path, the students: the smallest path and ``RANDOM_PATHS`` random ones)."""
         search = self.search
-        depths = search.plan.depths
         randoms = [self.sampler.sample(search.step, draw=k) for k in range(RANDOM_PATHS)]
-        return Arch.uniform(depths, NUM_OPS - 1), [Arch.uniform(depths, 0), *randoms]
+        return search.plan.largest, [search.plan.smallest, *randoms]
 
     def loss(self, epoch, x, y) -> StepLoss:
         search = self.search

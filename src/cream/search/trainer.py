@@ -134,11 +134,15 @@ class SupernetSearch(EpochRun):
     def step(self) -> int:
         return self._step
 
+    @property
+    def _elastic(self) -> str:
+        return " (elastic depth)" if self.plan.elastic_depth else ""
+
     def describe(self) -> list[str]:
         s = self.cfg.search
         lines = [f"search: {self.strategy.name}, {s.epochs} epochs ({s.warmup_epochs} warm-up), {self.steps_per_epoch} "
                  f"steps per epoch, batch {self.cfg.data.batch_size}x{self.ctx.world}, lr {self.base_lr:g}, device "
-                 f"{self.ctx.device}; space {list(self.plan.depths)} at {self.plan.spec.resolution} px, "
+                 f"{self.ctx.device}; space {list(self.plan.depths)}{self._elastic} at {self.plan.spec.resolution} px, "
                  f"{self.supernet.sharing} weights, {self.plan.budget_text()}; out {self.dir.path}"]
         if self.plan.latency is not None:
             lines.append(f"latency predicted by {self.cfg.space.latency_table} ({self.plan.latency.describe()}, "

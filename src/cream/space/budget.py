@@ -51,10 +51,20 @@ class SpacePlan:
     latency: LatencyTable | None = None
     latency_min: float = 0.0
     latency_max: float = math.inf
+    elastic_depth: bool = False  # a path may use the first 1..depths[s] blocks of stage s (Once-for-All)
+
+    @property
+    def min_depths(self) -> tuple[int, ...]:
+        """The fewest blocks per stage a path may have."""
+        return (1,) * len(self.depths) if self.elastic_depth else self.depths
+
+    def draw_depths(self, rng) -> tuple[int, ...]:
+        """A path's depths: the plan's, or with elastic depth each stage's drawn uniformly from 1..its depth."""
+        return tuple(rng.randint(1, d) for d in self.depths) if self.elastic_depth else self.depths
 
     @property
     def smallest(self) -> Arch:
-        return Arch.uniform(self.depths, 0)
+        return Arch.uniform(self.min_depths, 0)
 
     @property
     def largest(self) -> Arch:
@@ -62,7 +72,8 @@ class SpacePlan:
 
     @property
     def num_paths(self) -> int:
-        return NUM_OPS ** sum(self.depths)
+        return math.prod(sum(NUM_OPS ** d for d in range(low, high + 1))
+                         for low, high in zip(self.min_depths, self.depths))
 
     def in_budget(self, arch: Arch) -> bool:
         if not self.flops_min <= self.table.macs(arch) <= self.flops_max:
@@ -93,7 +104,7 @@ def plan_from_config(space, device=None, channels_last: bool | None = None, bf16
         raise CreamError("space.latency_min and space.latency_max need space.latency_table=FILE; make one with: "
                          + make_command(spec, device.type if device is not None else "cpu"))
     return plan_space(spec, space.flops_min, space.flops_max, space.depths, latency, space.latency_min,
-                      space.latency_max, space.depth_rule)
+                      space.latency_max, space.depth_rule, space.elastic_depth)
 
 
 def grow_depths(table: FlopsTable, flops_max: float, op: int = NUM_OPS - 1, latency: LatencyTable | None = None,
@@ -173,12 +184,14 @@ def _check_range(low, high, names=("flops_min", "flops_max"), unit="million mult
 
 def plan_space(spec: NetSpec, flops_min: float, flops_max: float | None, depths=None,
                latency: LatencyTable | None = None, latency_min: float = 0.0,
-               latency_max: float | None = None, depth_rule: DepthRule = "greedy") -> SpacePlan:
+               latency_max: float | None = None, depth_rule: DepthRule = "greedy",
+               elastic_depth: bool = False) -> SpacePlan:
     """Depths (from the budget unless given) and resolution for [flops_min, flops_max] M multiply-adds and, with
     a latency table, [latency_min, latency_max] ms of predicted latency. A limit of None is no limit.
 
     ``depth_rule``: "greedy" grows every stage in turn while the whole largest net fits, up to MAX_DEPTHS, and
-    lowers the resolution when needed; "paper" is the paper's code (``paper_depths``): the resolution stays."""
+    lowers the resolution when needed; "paper" is the paper's code (``paper_depths``): the resolution stays.
+    ``elastic_depth``: paths may also be shallower than the depths found (which only widens what they cover)."""
     if latency is None and (latency_min or latency_max is not None):
         raise CreamError("latency_min and latency_max need a latency table (--latency-table FILE, or "
                          f"space.latency_table=FILE); make one with: {make_command(spec, 'cpu')}")
@@ -189,11 +202,11 @@ def plan_space(spec: NetSpec, flops_min: float, flops_max: float | None, depths=
     table = measure_table(spec)
     if depths is not None:
         depths = Arch.uniform(depths, 0).depths  # validates
-        plan = SpacePlan(spec, depths, table, flops_min, flops_max, latency, latency_min, latency_max)
+        plan = SpacePlan(spec, depths, table, flops_min, flops_max, latency, latency_min, latency_max, elastic_depth)
         _check_feasible(plan)
         return plan
     if depth_rule == "paper":
-        return _paper_plan(spec, table, flops_min, flops_max, latency, latency_min, latency_max)
+        return _paper_plan(spec, table, flops_min, flops_max, latency, latency_min, latency_max, elastic_depth)
     smallest_at_spec = table.macs(Arch.uniform([1] * len(MAX_DEPTHS), 0))
     largest_at_spec = table.macs(Arch.uniform(MAX_DEPTHS, NUM_OPS - 1))
     trial_spec, trial_table = spec, table
@@ -212,7 +225,7 @@ def plan_space(spec: NetSpec, flops_min: float, flops_max: float | None, depths=
     if latency is not None:
         _check_latency_reach(spec, latency, latency_min, latency_max)
     plan = SpacePlan(spec, grow_depths(table, flops_max, latency=latency, latency_max=latency_max), table,
-                     flops_min, flops_max, latency, latency_min, latency_max)
+                     flops_min, flops_max, latency, latency_min, latency_max, elastic_depth)
     if largest_at_spec < flops_min:
         raise CreamError(
             f"FLOPs range [{flops_min:g}, {flops_max:g}] M is impossible: the largest net needs only "
@@ -234,7 +247,7 @@ def plan_space(spec: NetSpec, flops_min: float, flops_max: float | None, depths=
     return plan
 
 
-def _paper_plan(spec, table, flops_min, flops_max, latency, latency_min, latency_max) -> SpacePlan:
+def _paper_plan(spec, table, flops_min, flops_max, latency, latency_min, latency_max, elastic_depth) -> SpacePlan:
     if latency is not None:
         raise CreamError("space.depth_rule=paper grows depths from multiply-adds only; use depth_rule=greedy with a "
                          "latency budget")
@@ -243,7 +256,7 @@ def _paper_plan(spec, table, flops_min, flops_max, latency, latency_min, latency
         raise CreamError(f"the paper's depth rule finds no depths for [{flops_min:g}, {flops_max:g}] M multiply-adds "
                          "(it gives up there); change the range or use space.depth_rule=greedy")
     depths, logged_px = found
-    plan = SpacePlan(spec, depths, table, flops_min, flops_max)
+    plan = SpacePlan(spec, depths, table, flops_min, flops_max, elastic_depth=elastic_depth)
     try:
         _check_feasible(plan)
     except CreamError as e:
@@ -292,7 +305,7 @@ def _check_feasible(plan: SpacePlan) -> None:
     latency = plan.latency
     if latency is None:
         return
-    low, high = latency.ms(latency.fastest(plan.depths)), latency.ms(latency.slowest(plan.depths))
+    low, high = latency.ms(latency.fastest(plan.min_depths)), latency.ms(latency.slowest(plan.depths))
     if high < plan.latency_min or low > plan.latency_max:
         raise CreamError(
             f"latency range [{plan.latency_min:g}, {plan.latency_max:g}] ms holds no path at depths {plan.depths}: "

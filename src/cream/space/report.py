@@ -59,14 +59,16 @@ def space_report(plan: SpacePlan) -> str:
         f"budget         {plan.budget_text()}",
         f"resolution     {plan.spec.resolution} px (stem stride {stem}, stage strides {list(strides)}, "
         f"width {plan.spec.width:g})",
-        f"depths         {list(plan.depths)} blocks per searchable stage",
+        f"depths         {list(plan.depths)} blocks per searchable stage"
+        + (" (elastic: a path uses the first 1..d of each)" if plan.elastic_depth else ""),
         f"paths          {plan.num_paths:.3e} (6 ops per block)",
-        f"covered        {low:.2f} .. {high:.2f} M multiply-adds (all op 0 .. all op 5)",
+        f"covered        {low:.2f} .. {high:.2f} M multiply-adds (all op 0{' at depth 1' if plan.elastic_depth else ''}"
+        " .. all op 5)",
         f"params         {table.params(plan.smallest):.2f} .. {table.params(plan.largest):.2f} M",
     ]
     latency = plan.latency
     if latency is not None:
-        lines.append(f"latency        {latency.ms(latency.fastest(plan.depths)):.3g} .. "
+        lines.append(f"latency        {latency.ms(latency.fastest(plan.min_depths)):.3g} .. "
                      f"{latency.ms(latency.slowest(plan.depths)):.3g} ms predicted (quickest .. slowest op at every "
                      f"block; {latency.describe()})")
     return "\n".join(lines)
