@@ -29,6 +29,10 @@ so an interrupted comparison resumes rule by rule; a second worker with ``--reve
                the paper's search code"), but our depth rule, so that both train the same supernet and paths
   cream_ours_entangled  cream_ours on an entangled supernet (space.sharing=entangled: every op a slice of the
                largest op's weights)
+  uniform_entangled, sandwich_entangled  uniform and sandwich on the entangled supernet
+  alone_K      (``--alone K ...``, not among the rules run by default) the K-th of the 20 paths trained alone at the
+               same budget: SPOS whose sampler always gives that path (so the supernet trains that path only, as a
+               child net would), judged on that path alone: what the supernet's paths would reach on their own
   cream_paper_code_clip, cream_paper_code_sparse  cream_paper_code with one of its rules set back to ours:
                gradients clipped at norm 1 (search.clip_grad=1), ops off the path left still (off_path_updates=sparse)
 
@@ -79,12 +83,24 @@ RULES = {  # rule -> (config overrides, search.algorithm, distils after the warm
     "cream_uniform": (["search.sampling=uniform"], "cream", True, 1.0, 0.0),
     "cream_ours": ([], "cream", True, 1.0, 0.0),
     "cream_ours_entangled": (["space.sharing=entangled"], "cream", True, 1.0, 0.0),
+    "uniform_entangled": (["space.sharing=entangled", "search.sampling=uniform"], "spos", False, 1.0, 0.0),
+    "sandwich_entangled": (["space.sharing=entangled"], "sandwich", False, 1.0, 0.0),
     "cream_paper_code": (["search.fidelity=paper_code", "space.depth_rule=greedy"], "cream", True, 1.0, 0.0),
     "cream_paper_code_clip": (["search.fidelity=paper_code", "space.depth_rule=greedy", "search.clip_grad=1"],
                               "cream", True, 1.0, 0.0),
     "cream_paper_code_sparse": (["search.fidelity=paper_code", "space.depth_rule=greedy",
                                  "search.off_path_updates=sparse"], "cream", True, 1.0, 0.0),
 }
+
+
+class OnePath:
+    """A sampler that always gives the same path: SPOS on it trains that path alone."""
+
+    def __init__(self, arch):
+        self.arch = arch
+
+    def sample(self, step, board=None, draw=0):
+        return self.arch
 
 
 class ComputeMeter:
@@ -129,8 +145,15 @@ def equal_compute(rule: type[SearchStrategy], budget_epochs: float, lr_factor: f
     return EqualCompute
 
 
+def rule_settings(name: str):
+    """(config overrides, search.algorithm, distils after the warm-up, lr multiplier, warm-up fraction)."""
+    if name.startswith("alone_"):
+        return ["search.sampling=uniform"], "spos", False, 1.0, 0.0
+    return RULES[name]
+
+
 def run_rule(name: str, budget_epochs: float, seed: int, threads: int, n_paths: int = PATHS) -> dict:
-    overrides, algorithm, distils, lr_factor, warmup = RULES[name]
+    overrides, algorithm, distils, lr_factor, warmup = rule_settings(name)
     with tempfile.TemporaryDirectory() as tmp:
         cfg = load_config(SearchRun, preset_path("search", "fashion_mnist"), [
             *overrides, f"run.out_dir={tmp}", "run.quiet=true", "run.ckpt_every_steps=0", f"run.seed={seed}",
@@ -141,6 +164,9 @@ def run_rule(name: str, budget_epochs: float, seed: int, threads: int, n_paths: 
         budget = strategy.budget
         # The same 20 paths for every rule: drawn uniformly from the same plan and seed, whatever the rule.
         paths = PathSampler(search.plan, seed=cfg.run.seed).distinct(n_paths, seed=5)
+        if name.startswith("alone_"):
+            paths = [paths[int(name.removeprefix("alone_"))]]
+            strategy.sampler = OnePath(paths[0])
         rows, start, epoch = [], time.perf_counter(), 0
         next_eval = budget / EVAL_POINTS
         while strategy.compute.units < budget:
@@ -168,7 +194,8 @@ def evaluate(search, paths, units: float, seconds: float, train_accs: list[float
             for arch in paths]
     recent = train_accs[-50:]
     return {"images": units, "seconds": seconds, "mean_val_top1": statistics.mean(accs),
-            "std_val_top1": statistics.stdev(accs), "min_val_top1": min(accs), "max_val_top1": max(accs),
+            "std_val_top1": statistics.stdev(accs) if len(accs) > 1 else 0.0, "min_val_top1": min(accs),
+            "max_val_top1": max(accs),
             "train_top1_last50": statistics.mean(recent), "paths": accs}
 
 
@@ -180,7 +207,8 @@ def report(out_dir: Path) -> None:
     import matplotlib.pyplot as plt
 
     results = [json.loads(p.read_text()) for p in sorted(out_dir.glob("*.json"))]
-    results.sort(key=lambda r: -r["points"][-1]["mean_val_top1"])
+    alone = [r for r in results if r["rule"].startswith("alone_")]
+    results = sorted((r for r in results if r not in alone), key=lambda r: -r["points"][-1]["mean_val_top1"])
     print("| rule | mean search-val top-1 of 20 paths at 1/3, 2/3, all of the budget | spread (min–max) at the end "
           "| train top-1 (last 50 updates) | wall time |")
     print("|---|---|---|---|---|")
@@ -189,6 +217,8 @@ def report(out_dir: Path) -> None:
         third = [f"{p[i]['mean_val_top1']:.1f}" for i in (len(p) // 3 - 1, 2 * len(p) // 3 - 1, len(p) - 1)]
         print(f"| {r['rule']} | {' / '.join(third)}% | {p[-1]['min_val_top1']:.1f}–{p[-1]['max_val_top1']:.1f}% "
               f"| {p[-1]['train_top1_last50']:.1f}% | {p[-1]['seconds'] / 60:.1f} min |")
+    if alone:
+        report_alone(alone, results)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for r in results:
         ax.plot([p["images"] / 1e3 for p in r["points"]], [p["mean_val_top1"] for p in r["points"]], marker="o",
@@ -202,9 +232,30 @@ def report(out_dir: Path) -> None:
     fig.savefig(out_dir / "supernet_learning.png", dpi=120)
 
 
+def report_alone(alone: list[dict], results: list[dict]) -> None:
+    """The paths trained alone against the same paths in each rule's supernet: mean gap and Kendall tau."""
+    from scipy.stats import kendalltau
+
+    by_path = {r["paths"][0]: r["points"][-1]["mean_val_top1"] for r in alone}
+    print(f"\n{len(by_path)} of the paths trained alone: mean {statistics.mean(by_path.values()):.1f}% "
+          f"({min(by_path.values()):.1f}–{max(by_path.values()):.1f}%)\n")
+    print("| rule | the same paths in its supernet: mean | gap to alone | Kendall tau with alone |")
+    print("|---|---|---|---|")
+    for r in results:
+        in_supernet = dict(zip(r["paths"], r["points"][-1]["paths"]))
+        if not by_path.keys() <= in_supernet.keys():
+            continue
+        ws, sa = [in_supernet[a] for a in by_path], list(by_path.values())
+        tau = kendalltau(ws, sa).statistic if len(ws) > 1 else float("nan")
+        print(f"| {r['rule']} | {statistics.mean(ws):.1f}% | {statistics.mean(sa) - statistics.mean(ws):.1f} "
+              f"| {tau:.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rules", nargs="*", default=list(RULES), choices=list(RULES))
+    parser.add_argument("--alone", type=int, nargs="*", default=[],
+                        help="also train these of the 20 paths alone (rules alone_K), after the rules")
     parser.add_argument("--budget-epochs", type=float, default=6.0, help="compute budget in search-train epochs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
@@ -218,7 +269,8 @@ def main() -> None:
         report(out_dir)
         return
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name in reversed(args.rules) if args.reverse else args.rules:
+    names = [*args.rules, *(f"alone_{k}" for k in args.alone)]
+    for name in reversed(names) if args.reverse else names:
         out = out_dir / f"{name}.json"
         held = None if out.exists() else claim(out_dir, name)
         if held is None:
