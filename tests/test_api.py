@@ -74,6 +74,12 @@ def test_load_supernet_builds_the_kind_of_supernet_its_checkpoint_holds(tmp_path
     child = supernet.extract(Arch.parse("0-00-000-00-00"))  # k3 e4: the centre of the 7 x 7 kernels, 4/6 channels
     mid = 4 * supernet.blocks[1][0].largest.conv_pw.in_channels
     assert torch.equal(child.state_dict()["blocks.1.0.conv_dw.weight"], saved[key][:mid, :, 2:5, 2:5])
+    per_op = search_checkpoint(tmp_path / "per_op.pth", tiny_fashion_mnist, sharing="entangled_bn_per_op")
+    ckpt = torch.load(per_op, weights_only=False)
+    ckpt["supernet"]["blocks.1.0.norms.0.bn1.running_var"].fill_(2.0)  # op 0's own statistics, unlike the largest's
+    torch.save(ckpt, per_op)
+    child = cream.load_supernet(per_op).extract(Arch.parse("0-00-000-00-00"))
+    assert torch.equal(child.state_dict()["blocks.1.0.bn1.running_var"], torch.full((mid,), 2.0))
 
 
 def test_cream_search_stays_callable_beside_the_search_package_and_passes_the_strategy_on(monkeypatch):

@@ -132,10 +132,11 @@ class SpaceConfig:
                                      "drawn uniformly per stage (Once-for-All's elastic depth), so one search "
                                      "covers shallower nets too; multiply-adds and latency are counted per path")
     drop_rate: float = key(0.0, "dropout before the classifier", low=0.0, high=0.99)
-    sharing: Literal["independent", "entangled"] = key(
+    sharing: Literal["independent", "entangled", "entangled_bn_per_op"] = key(
         "independent", "the supernet's weights: independent: six ops per block, each its own (the paper's); "
                        "entangled: one set per block at the largest op (kernel 7, expansion 6), each op using its "
-                       "first channels and the centre of its kernel (Once-for-All)")
+                       "first channels and the centre of its kernel (Once-for-All), BatchNorm sliced alike; "
+                       "entangled_bn_per_op: the same, but each op keeps its own BatchNorm layers")
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""space.sharing=entangled: every op of a searchable block is a slice of the largest op's weights."""
+"""space.sharing=entangled: every op of a searchable block is a slice of the largest op's weights
+(entangled_bn_per_op: BatchNorm excepted, each op keeping its own)."""
 
 import random
 
@@ -16,9 +17,9 @@ SPEC = NetSpec(resolution=32, in_chans=1, num_classes=5, width=0.5)
 DEPTHS = (1, 2, 1, 1, 1)
 
 
-def entangled(seed=0):
+def entangled(seed=0, sharing="entangled"):
     torch.manual_seed(seed)
-    return Supernet(SPEC, DEPTHS, sharing="entangled")
+    return Supernet(SPEC, DEPTHS, sharing=sharing)
 
 
 def expected_slice(name: str, tensor: torch.Tensor, kernel: int, expansion: int, in_chs: int):
@@ -61,14 +62,50 @@ def test_every_op_extracted_is_the_slice_of_the_shared_weights(op):
     assert len(supernet.path_parameters(arch)) == len(list(build_child(arch, SPEC).parameters()))
 
 
-def test_on_the_fashion_mnist_presets_space_an_entangled_supernet_has_under_a_third_of_the_parameters():
+@pytest.mark.parametrize("op", range(6))
+def test_with_batchnorm_per_op_an_op_uses_its_own_batchnorm_and_the_shared_slices_for_the_rest(op):
+    supernet = entangled(sharing="entangled_bn_per_op")
+    with torch.no_grad():  # every tensor distinct, so taking the wrong one shows
+        for t in supernet.state_dict().values():
+            if t.dtype.is_floating_point:
+                t.copy_(torch.rand_like(t) + 0.5)
+    child = supernet.extract(Arch.uniform(DEPTHS, op)).state_dict()
+    block = supernet.blocks[2][1]
+    kernel, expansion = OPS[op]
+    own = block.largest if op == 5 else block.norms[op]
+    for name, tensor in block.largest.state_dict().items():
+        if name.startswith(("bn1.", "bn2.", "bn3.")):
+            expected = own.state_dict()[name]
+        else:
+            expected = expected_slice(name, tensor, kernel, expansion, block.largest.conv_pw.in_channels)
+        assert torch.equal(child[f"blocks.2.1.{name}"], expected), name
+    assert len(supernet.path_parameters(Arch.uniform(DEPTHS, op))) == len(list(build_child(Arch.uniform(DEPTHS, op),
+                                                                                          SPEC).parameters()))
+
+
+def test_with_batchnorm_per_op_a_step_moves_that_ops_batchnorm_only():
+    supernet = entangled(sharing="entangled_bn_per_op").train()
+    block = supernet.blocks[1][0]
+    before = {k: v.clone() for k, v in supernet.state_dict().items()}
+    F.cross_entropy(supernet(torch.randn(4, 1, 32, 32), Arch.uniform(DEPTHS, 2)), torch.tensor([0, 1, 2, 3])).backward()
+    after = supernet.state_dict()
+    moved = {k for k in before if not torch.equal(before[k], after[k])}  # running statistics
+    assert {"blocks.1.0.norms.2.bn1.running_mean", "blocks.1.0.norms.2.bn3.running_var"} <= moved
+    assert not any(".largest.bn" in k or (".norms." in k and ".norms.2." not in k) for k in moved)
+    assert block.norms[2].bn1.weight.grad is not None and block.largest.bn1.weight.grad is None
+    assert block.largest.conv_dw.weight.grad is not None  # the convolutions stay shared
+
+
+@pytest.mark.parametrize("sharing", ["entangled", "entangled_bn_per_op"])
+def test_on_the_fashion_mnist_presets_space_an_entangled_supernet_has_under_a_third_of_the_parameters(sharing):
     spec, depths = NetSpec(resolution=28, in_chans=1, num_classes=10, width=0.5), (2, 2, 3, 2, 2)
     count = lambda net: sum(p.numel() for p in net.parameters())  # noqa: E731
-    assert count(Supernet(spec, depths, sharing="entangled")) <= count(Supernet(spec, depths)) / 3
+    assert count(Supernet(spec, depths, sharing=sharing)) <= count(Supernet(spec, depths)) / 3
 
 
-def test_a_child_extracted_after_a_training_step_computes_what_the_supernet_path_does():
-    supernet = entangled()
+@pytest.mark.parametrize("sharing", ["entangled", "entangled_bn_per_op"])
+def test_a_child_extracted_after_a_training_step_computes_what_the_supernet_path_does(sharing):
+    supernet = entangled(sharing=sharing)
     opt = torch.optim.SGD(supernet.parameters(), lr=0.5, momentum=0.9)
     x, y = torch.randn(6, 1, 32, 32), torch.tensor([0, 1, 2, 3, 4, 0])
     for seed in range(2):

@@ -4,8 +4,10 @@ independent (the paper's): every searchable block holds its six ops as siblings,
 ``blocks.{stage}.{block}.ops.{op}.*``. entangled: every searchable block holds one op, the largest (kernel 7,
 expansion 6), keys ``blocks.{stage}.{block}.largest.*``, and each op uses a slice of it: the first channels for
 its expansion, the centre of the kernel for its kernel size (Once-for-All's elastic kernel and width, without
-the kernel transforms), BatchNorm sliced as its channels. Either way ``path_state(arch)`` maps a path to a
-child net's keys (for entangled blocks, views of the slices), so extracting a path is a copy.
+the kernel transforms), BatchNorm sliced as its channels. entangled_bn_per_op: the same, but every op other than
+the largest keeps its own BatchNorm layers (affine weights and statistics), keys
+``blocks.{stage}.{block}.norms.{op}.*``. Either way ``path_state(arch)`` maps a path to a child net's keys (for
+entangled blocks, views of the slices), so extracting a path is a copy.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from cream.space.arch import NUM_OPS, OPS, STAGES, Arch
 from cream.space.net import CreamNet, NetSpec, build_child
 
 MAX_DEPTHS = tuple(stage.max_depth for stage in STAGES)
-SHARING = ("independent", "entangled")
+SHARING = ("independent", "entangled", "entangled_bn_per_op")
 LARGEST_OP = max(range(NUM_OPS), key=lambda op: (OPS[op].kernel, OPS[op].expansion))
 _SEARCHABLE_KEY = re.compile(r"^blocks\.([1-5])\.(\d+)\.(.*)$")
 
@@ -47,19 +49,31 @@ def slice_like(tensor: torch.Tensor, shape: torch.Size) -> torch.Tensor:
 
 
 class EntangledChoiceBlock(nn.Module):
-    """One searchable block position whose six ops are slices of the largest one's weights."""
+    """One searchable block position whose six ops are slices of the largest one's weights (with ``per_op_bn``,
+    BatchNorm excepted: each op keeps its own)."""
 
-    def __init__(self, ops: list[nn.Module]):
+    def __init__(self, ops: list[nn.Module], per_op_bn: bool = False):
         super().__init__()
         # Weightless copies (on the meta device, not registered): each op's timm forward, and its tensors' shapes.
         self._templates = tuple(copy.deepcopy(op).to("meta") for op in ops)
         self.shapes = [{name: t.shape for name, t in op.state_dict().items()} for op in ops]
         self.largest = ops[LARGEST_OP]
+        self.norms = None
+        if per_op_bn:  # the largest op's own BatchNorm layers stay in ``largest``
+            self.norms = nn.ModuleList(
+                nn.ModuleDict({name: m for name, m in op.named_children() if isinstance(m, nn.BatchNorm2d)})
+                if k != LARGEST_OP else nn.ModuleDict() for k, op in enumerate(ops))
+
+    def own_norms(self, op: int) -> set[str]:
+        """Names of the BatchNorm layers ``op`` keeps for itself (none unless BatchNorm is per op)."""
+        return set() if self.norms is None else set(self.norms[op].keys())
 
     def op_state(self, op: int) -> dict[str, torch.Tensor]:
-        """The op's tensors, by the op module's own names: views into the largest op's."""
+        """The op's tensors, by the op module's own names: views into the largest op's, or its own BatchNorm."""
         shared = self.largest.state_dict(keep_vars=True)
-        return {name: slice_like(shared[name], shape) for name, shape in self.shapes[op].items()}
+        own = self.norms[op].state_dict(keep_vars=True) if self.norms is not None else {}
+        return {name: own[name] if name in own else slice_like(shared[name], shape)
+                for name, shape in self.shapes[op].items()}
 
     def train(self, mode: bool = True):
         for template in self._templates:  # not submodules: nn.Module.train would not reach them
@@ -89,9 +103,13 @@ class Supernet(nn.Module):
             for op in range(NUM_OPS)
         ]
         base = trunks[0]
-        block_kind = ChoiceBlock if sharing == "independent" else EntangledChoiceBlock
+        def choice_block(ops):
+            if sharing == "independent":
+                return ChoiceBlock(ops)
+            return EntangledChoiceBlock(ops, per_op_bn=sharing == "entangled_bn_per_op")
+
         searchable = [
-            nn.ModuleList(block_kind([t.blocks[s + 1][b] for t in trunks]) for b in range(depth))
+            nn.ModuleList(choice_block([t.blocks[s + 1][b] for t in trunks]) for b in range(depth))
             for s, depth in enumerate(self.depths)
         ]
         self.conv_stem, self.bn1 = base.conv_stem, base.bn1
@@ -134,11 +152,14 @@ class Supernet(nn.Module):
             stage, block, rest = int(match[1]), int(match[2]), match[3]
             if block >= arch.depths[stage - 1]:
                 continue
-            kind, _, tail = rest.partition(".")  # ops.{op}.* (independent) or largest.* (entangled)
-            if kind == "ops":
-                op, _, tail = tail.partition(".")
-                if int(op) != arch.stages[stage - 1][block]:
+            kind, _, tail = rest.partition(".")  # ops.{op}.* (independent), largest.* or norms.{op}.* (entangled)
+            op = arch.stages[stage - 1][block]
+            if kind in ("ops", "norms"):
+                owner, _, tail = tail.partition(".")
+                if int(owner) != op:
                     continue
+            elif kind == "largest" and tail.partition(".")[0] in self.blocks[stage][block].own_norms(op):
+                continue
             out.append((f"blocks.{stage}.{block}.{tail}", name, tensor))
         return out
 
@@ -152,7 +173,7 @@ class Supernet(nn.Module):
         out = []
         for key, name, tensor in self.path_tensors(arch, params_only):
             match = _SEARCHABLE_KEY.match(name)
-            if match is not None and self.sharing == "entangled":
+            if match is not None and self.sharing != "independent":
                 stage, block = int(match[1]), int(match[2])
                 op_shapes = self.blocks[stage][block].shapes[arch.stages[stage - 1][block]]
                 tensor = slice_like(tensor, op_shapes[key.split(".", 3)[3]])
