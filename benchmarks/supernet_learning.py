@@ -31,6 +31,7 @@ so an interrupted comparison resumes rule by rule; a second worker with ``--reve
                largest op's weights)
   uniform_entangled, sandwich_entangled  uniform and sandwich on the entangled supernet
   cream_ours_entangled_bn_per_op  cream_ours_entangled with every op's own BatchNorm (space.sharing=entangled_bn_per_op)
+  cream_ours_entangled_kernel_transform  cream_ours_entangled with OFA's kernel transforms (space.kernel_transform)
   alone_K      (``--alone K ...``, not among the rules run by default) the K-th of the 20 paths trained alone at the
                same budget: SPOS whose sampler always gives that path (so the supernet trains that path only, as a
                child net would), judged on that path alone: what the supernet's paths would reach on their own
@@ -85,6 +86,8 @@ RULES = {  # rule -> (config overrides, search.algorithm, distils after the warm
     "cream_ours": ([], "cream", True, 1.0, 0.0),
     "cream_ours_entangled": (["space.sharing=entangled"], "cream", True, 1.0, 0.0),
     "cream_ours_entangled_bn_per_op": (["space.sharing=entangled_bn_per_op"], "cream", True, 1.0, 0.0),
+    "cream_ours_entangled_kernel_transform": (["space.sharing=entangled", "space.kernel_transform=true"], "cream",
+                                              True, 1.0, 0.0),
     "uniform_entangled": (["space.sharing=entangled", "search.sampling=uniform"], "spos", False, 1.0, 0.0),
     "sandwich_entangled": (["space.sharing=entangled"], "sandwich", False, 1.0, 0.0),
     "cream_paper_code": (["search.fidelity=paper_code", "space.depth_rule=greedy"], "cream", True, 1.0, 0.0),

@@ -137,6 +137,9 @@ class SpaceConfig:
                        "entangled: one set per block at the largest op (kernel 7, expansion 6), each op using its "
                        "first channels and the centre of its kernel (Once-for-All), BatchNorm sliced alike; "
                        "entangled_bn_per_op: the same, but each op keeps its own BatchNorm layers")
+    kernel_transform: bool = key(False, "entangled supernets only: a kernel 5 is a learned linear map of the 7 x 7 "
+                                        "kernel's centre, a kernel 3 of the 5 x 5's (Once-for-All's kernel "
+                                        "transformation matrices, identity at the start) instead of the centre itself")
 
 
 @dataclass

@@ -108,6 +108,18 @@ def make_search(tiny_fashion_mnist, tmp_path):
         search.log.close()
 
 
+def test_the_supernets_kind_reaches_the_search_and_its_checkpoint_rebuilds_it(make_search):
+    from cream.train.weights import load_supernet
+
+    search = make_search("space.sharing=entangled_bn_per_op", "space.kernel_transform=true")
+    assert (search.supernet.sharing, search.supernet.kernel_transform) == ("entangled_bn_per_op", True)
+    x, y = next(search.data.train.batches(0))
+    search.train_step(0, x, y)  # the transforms leave the identity
+    loaded = load_supernet(search.state_dict())
+    assert (loaded.sharing, loaded.kernel_transform) == ("entangled_bn_per_op", True)
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), search.supernet.state_dict().values()))
+
+
 def record_forwards(supernet):
     """Every later supernet forward as (arch, images, logits, whether autograd recorded it), in call order."""
     calls = []

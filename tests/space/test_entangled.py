@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from timm.layers import make_divisible
 
+from cream.errors import CreamError
 from cream.space import Arch, NetSpec
 from cream.space.arch import OPS
 from cream.space.net import build_child
@@ -17,9 +18,9 @@ SPEC = NetSpec(resolution=32, in_chans=1, num_classes=5, width=0.5)
 DEPTHS = (1, 2, 1, 1, 1)
 
 
-def entangled(seed=0, sharing="entangled"):
+def entangled(seed=0, sharing="entangled", kernel_transform=False):
     torch.manual_seed(seed)
-    return Supernet(SPEC, DEPTHS, sharing=sharing)
+    return Supernet(SPEC, DEPTHS, sharing=sharing, kernel_transform=kernel_transform)
 
 
 def expected_slice(name: str, tensor: torch.Tensor, kernel: int, expansion: int, in_chs: int):
@@ -103,9 +104,45 @@ def test_on_the_fashion_mnist_presets_space_an_entangled_supernet_has_under_a_th
     assert count(Supernet(spec, depths, sharing=sharing)) <= count(Supernet(spec, depths)) / 3
 
 
-@pytest.mark.parametrize("sharing", ["entangled", "entangled_bn_per_op"])
-def test_a_child_extracted_after_a_training_step_computes_what_the_supernet_path_does(sharing):
-    supernet = entangled(sharing=sharing)
+@pytest.mark.parametrize("op", range(6))
+def test_with_kernel_transforms_a_smaller_kernel_is_a_learned_map_of_the_larger_ones_centre(op):
+    supernet = entangled(kernel_transform=True)
+    with torch.no_grad():  # transforms far from the identity, so skipping or misapplying one shows
+        for p in supernet.parameters():
+            p.copy_(torch.randn_like(p))
+    block = supernet.blocks[2][1]
+    child = supernet.extract(Arch.uniform(DEPTHS, op)).state_dict()
+    kernel, expansion = OPS[op]
+    mid = block.largest.conv_pw.in_channels * expansion
+    weight = block.largest.conv_dw.weight[:mid, 0]  # (channels, 7, 7)
+    for k in (5, 3)[:(7 - kernel) // 2]:
+        centre = weight[:, (weight.shape[1] - k) // 2:, (weight.shape[2] - k) // 2:][:, :k, :k]
+        weight = torch.einsum("ab,cb->ca", block.kernel_transforms[str(k)], centre.flatten(1)).view(-1, k, k)
+    assert torch.allclose(child["blocks.2.1.conv_dw.weight"], weight.unsqueeze(1), atol=1e-5)
+    pw = expected_slice("conv_pw.weight", block.largest.conv_pw.weight, kernel, expansion, mid // expansion)
+    assert torch.equal(child["blocks.2.1.conv_pw.weight"], pw)
+
+
+@pytest.mark.parametrize("op, trained", [(0, {"5", "3"}), (3, {"5"}), (5, set())])
+def test_a_step_trains_the_kernel_transforms_its_kernel_goes_through(op, trained):
+    supernet = entangled(kernel_transform=True).train()
+    arch = Arch.uniform(DEPTHS, op)
+    F.cross_entropy(supernet(torch.randn(4, 1, 32, 32), arch), torch.tensor([0, 1, 2, 3])).backward()
+    transforms = supernet.blocks[1][0].kernel_transforms
+    assert {k for k, t in transforms.items() if t.grad is not None and t.grad.abs().sum() > 0} == trained
+    used = {id(p) for p in supernet.path_parameters(arch)}
+    assert {k for k, t in transforms.items() if id(t) in used} == trained
+
+
+def test_kernel_transforms_need_entangled_weights():
+    with pytest.raises(CreamError, match="set space.sharing=entangled"):
+        Supernet(SPEC, DEPTHS, kernel_transform=True)
+
+
+@pytest.mark.parametrize("sharing, kernel_transform", [("entangled", False), ("entangled_bn_per_op", False),
+                                                       ("entangled", True)])
+def test_a_child_extracted_after_a_training_step_computes_what_the_supernet_path_does(sharing, kernel_transform):
+    supernet = entangled(sharing=sharing, kernel_transform=kernel_transform)
     opt = torch.optim.SGD(supernet.parameters(), lr=0.5, momentum=0.9)
     x, y = torch.randn(6, 1, 32, 32), torch.tensor([0, 1, 2, 3, 4, 0])
     for seed in range(2):

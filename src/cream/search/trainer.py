@@ -95,7 +95,8 @@ class SupernetSearch(EpochRun):
                              "lower data.batch_size or use more data")
 
         torch.manual_seed(run.seed)
-        self.supernet = ctx.prepare_model(Supernet(self.plan.spec, self.plan.depths, cfg.space.sharing))
+        supernet = Supernet(self.plan.spec, self.plan.depths, cfg.space.sharing, cfg.space.kernel_transform)
+        self.supernet = ctx.prepare_model(supernet)
         self.model = (DistributedDataParallel(self.supernet, find_unused_parameters=True)
                       if ctx.distributed else self.supernet)
         self.base_lr = s.lr * cfg.data.batch_size * ctx.world / s.lr_batch
@@ -138,12 +139,17 @@ class SupernetSearch(EpochRun):
     def _elastic(self) -> str:
         return " (elastic depth)" if self.plan.elastic_depth else ""
 
+    @property
+    def _weights(self) -> str:
+        transforms = " with kernel transforms" if self.supernet.kernel_transform else ""
+        return f"{self.supernet.sharing} weights{transforms}"
+
     def describe(self) -> list[str]:
         s = self.cfg.search
         lines = [f"search: {self.strategy.name}, {s.epochs} epochs ({s.warmup_epochs} warm-up), {self.steps_per_epoch} "
                  f"steps per epoch, batch {self.cfg.data.batch_size}x{self.ctx.world}, lr {self.base_lr:g}, device "
                  f"{self.ctx.device}; space {list(self.plan.depths)}{self._elastic} at {self.plan.spec.resolution} px, "
-                 f"{self.supernet.sharing} weights, {self.plan.budget_text()}; out {self.dir.path}"]
+                 f"{self._weights}, {self.plan.budget_text()}; out {self.dir.path}"]
         if self.plan.latency is not None:
             lines.append(f"latency predicted by {self.cfg.space.latency_table} ({self.plan.latency.describe()}, "
                          f"torch {self.plan.latency.torch}), copied to {LATENCY_TABLE}")
@@ -154,7 +160,7 @@ class SupernetSearch(EpochRun):
                 "scheduler": self.scheduler.state_dict(), "ema": self.ema.module.state_dict() if self.ema else None,
                 **self.strategy.state_dict(), "meter": self.meter.sums, "counters": self.counters,
                 "torch_rng": torch.get_rng_state(), "net": self.plan.spec.to_json(), "depths": list(self.plan.depths),
-                "sharing": self.supernet.sharing}
+                "sharing": self.supernet.sharing, "kernel_transform": self.supernet.kernel_transform}
 
     def load_state_dict(self, state: dict) -> None:
         self.supernet.load_state_dict(state["supernet"])

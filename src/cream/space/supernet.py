@@ -6,8 +6,12 @@ expansion 6), keys ``blocks.{stage}.{block}.largest.*``, and each op uses a slic
 its expansion, the centre of the kernel for its kernel size (Once-for-All's elastic kernel and width, without
 the kernel transforms), BatchNorm sliced as its channels. entangled_bn_per_op: the same, but every op other than
 the largest keeps its own BatchNorm layers (affine weights and statistics), keys
-``blocks.{stage}.{block}.norms.{op}.*``. Either way ``path_state(arch)`` maps a path to a child net's keys (for
-entangled blocks, views of the slices), so extracting a path is a copy.
+``blocks.{stage}.{block}.norms.{op}.*``. With ``kernel_transform`` (entangled kinds only), a kernel 5 is a
+learned linear map of the 7 x 7 kernel's centre and a kernel 3 of that 5 x 5 kernel's centre, as Once-for-All's
+kernel transformation matrices (one 25 x 25 and one 9 x 9 per block, shared by the channels, identity at the
+start), keys ``blocks.{stage}.{block}.kernel_transforms.{5,3}``. Either way ``path_state(arch)`` maps a path
+to a child net's keys (for entangled blocks, views of the slices, or kernels computed through the transforms), so
+extracting a path is a copy.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ class EntangledChoiceBlock(nn.Module):
     """One searchable block position whose six ops are slices of the largest one's weights (with ``per_op_bn``,
     BatchNorm excepted: each op keeps its own)."""
 
-    def __init__(self, ops: list[nn.Module], per_op_bn: bool = False):
+    def __init__(self, ops: list[nn.Module], per_op_bn: bool = False, kernel_transform: bool = False):
         super().__init__()
         # Weightless copies (on the meta device, not registered): each op's timm forward, and its tensors' shapes.
         self._templates = tuple(copy.deepcopy(op).to("meta") for op in ops)
@@ -63,17 +67,38 @@ class EntangledChoiceBlock(nn.Module):
             self.norms = nn.ModuleList(
                 nn.ModuleDict({name: m for name, m in op.named_children() if isinstance(m, nn.BatchNorm2d)})
                 if k != LARGEST_OP else nn.ModuleDict() for k, op in enumerate(ops))
+        self.kernel_transforms = None
+        if kernel_transform:  # kernel 7 -> 5 -> 3, each from the centre of the one before
+            self.kernel_transforms = nn.ParameterDict({str(k): nn.Parameter(torch.eye(k * k)) for k in (5, 3)})
 
     def own_norms(self, op: int) -> set[str]:
         """Names of the BatchNorm layers ``op`` keeps for itself (none unless BatchNorm is per op)."""
         return set() if self.norms is None else set(self.norms[op].keys())
 
+    def transforms_used(self, op: int) -> list[str]:
+        """Names (in ``kernel_transforms``) of the transforms ``op``'s kernel goes through."""
+        if self.kernel_transforms is None:
+            return []
+        kernel = self.shapes[op]["conv_dw.weight"][-1]
+        return [str(k) for k in (5, 3) if k >= kernel]
+
     def op_state(self, op: int) -> dict[str, torch.Tensor]:
-        """The op's tensors, by the op module's own names: views into the largest op's, or its own BatchNorm."""
+        """The op's tensors, by the op module's own names: views into the largest op's (its depthwise kernel
+        computed through the kernel transforms, when there are any), or its own BatchNorm."""
         shared = self.largest.state_dict(keep_vars=True)
         own = self.norms[op].state_dict(keep_vars=True) if self.norms is not None else {}
-        return {name: own[name] if name in own else slice_like(shared[name], shape)
-                for name, shape in self.shapes[op].items()}
+        state = {name: own[name] if name in own else slice_like(shared[name], shape)
+                 for name, shape in self.shapes[op].items()}
+        transforms = self.transforms_used(op)
+        if transforms:
+            kernel = state["conv_dw.weight"].shape[:2] + (7, 7)
+            weight = slice_like(shared["conv_dw.weight"], kernel)  # this op's channels, the whole 7 x 7
+            for name in transforms:
+                k = int(name)
+                centre = slice_like(weight, weight.shape[:2] + (k, k))
+                weight = (centre.reshape(-1, k * k) @ self.kernel_transforms[name].T).reshape(centre.shape)
+            state["conv_dw.weight"] = weight
+        return state
 
     def train(self, mode: bool = True):
         for template in self._templates:  # not submodules: nn.Module.train would not reach them
@@ -88,12 +113,16 @@ class EntangledChoiceBlock(nn.Module):
 class Supernet(nn.Module):
     """All paths of the space at ``depths`` blocks per stage; ``forward(x, arch)`` runs exactly one path."""
 
-    def __init__(self, spec: NetSpec, depths: tuple[int, ...] = MAX_DEPTHS, sharing: str = "independent"):
+    def __init__(self, spec: NetSpec, depths: tuple[int, ...] = MAX_DEPTHS, sharing: str = "independent",
+                 kernel_transform: bool = False):
         super().__init__()
         Arch.uniform(depths, 0)  # validates the depths
         if sharing not in SHARING:
             raise CreamError(f"space.sharing={sharing!r} is not one of {', '.join(SHARING)}")
-        self.spec, self.sharing = spec, sharing
+        if kernel_transform and sharing == "independent":
+            raise CreamError("space.kernel_transform maps one kernel to the next within shared weights; set "
+                             "space.sharing=entangled (or entangled_bn_per_op), or kernel_transform=false")
+        self.spec, self.sharing, self.kernel_transform = spec, sharing, kernel_transform
         self.depths = tuple(depths)
         # Build one uniform trunk per op with timm's builder and take its blocks, so every op module is
         # constructed exactly as in a child net.
@@ -106,7 +135,7 @@ class Supernet(nn.Module):
         def choice_block(ops):
             if sharing == "independent":
                 return ChoiceBlock(ops)
-            return EntangledChoiceBlock(ops, per_op_bn=sharing == "entangled_bn_per_op")
+            return EntangledChoiceBlock(ops, sharing == "entangled_bn_per_op", kernel_transform)
 
         searchable = [
             nn.ModuleList(choice_block([t.blocks[s + 1][b] for t in trunks]) for b in range(depth))
@@ -152,9 +181,13 @@ class Supernet(nn.Module):
             stage, block, rest = int(match[1]), int(match[2]), match[3]
             if block >= arch.depths[stage - 1]:
                 continue
-            kind, _, tail = rest.partition(".")  # ops.{op}.* (independent), largest.* or norms.{op}.* (entangled)
+            # ops.{op}.* (independent); largest.*, norms.{op}.* or kernel_transforms.{k} (entangled)
+            kind, _, tail = rest.partition(".")
             op = arch.stages[stage - 1][block]
-            if kind in ("ops", "norms"):
+            if kind == "kernel_transforms":
+                if tail not in self.blocks[stage][block].transforms_used(op):
+                    continue
+            elif kind in ("ops", "norms"):
                 owner, _, tail = tail.partition(".")
                 if int(owner) != op:
                     continue
@@ -169,14 +202,17 @@ class Supernet(nn.Module):
 
     def path_state(self, arch: Arch, params_only: bool = False) -> list[tuple[str, torch.Tensor]]:
         """(child-net key, supernet tensor) for every tensor of the path ``arch``: in an entangled block, the view
-        its op uses."""
-        out = []
+        its op uses (its depthwise kernel computed, with kernel transforms)."""
+        out, op_states = [], {}
         for key, name, tensor in self.path_tensors(arch, params_only):
             match = _SEARCHABLE_KEY.match(name)
             if match is not None and self.sharing != "independent":
+                if ".kernel_transforms." in name:
+                    continue  # already applied to the kernels
                 stage, block = int(match[1]), int(match[2])
-                op_shapes = self.blocks[stage][block].shapes[arch.stages[stage - 1][block]]
-                tensor = slice_like(tensor, op_shapes[key.split(".", 3)[3]])
+                if (stage, block) not in op_states:
+                    op_states[stage, block] = self.blocks[stage][block].op_state(arch.stages[stage - 1][block])
+                tensor = op_states[stage, block][key.split(".", 3)[3]]
             out.append((key, tensor))
         return out
 

@@ -107,7 +107,8 @@ def load_supernet(checkpoint: str | Path | dict, ema: bool = True, resolution: i
     spec = NetSpec(**ckpt["net"])
     if resolution:
         spec = dataclasses.replace(spec, resolution=resolution)
-    supernet = Supernet(spec, tuple(ckpt["depths"]), ckpt.get("sharing", "independent"))  # older: independent
+    supernet = Supernet(spec, tuple(ckpt["depths"]), ckpt.get("sharing", "independent"),  # older: independent
+                        ckpt.get("kernel_transform", False))
     which = "ema" if ema and ckpt.get("ema") is not None else "plain"
     supernet.load_state_dict(ckpt["ema"] if which == "ema" else ckpt["supernet"])
     supernet.weights = which
