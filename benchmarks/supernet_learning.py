@@ -153,8 +153,11 @@ def equal_compute(rule: type[SearchStrategy], budget_epochs: float, lr_factor: f
 def rule_settings(name: str):
     """(config overrides, search.algorithm, distils after the warm-up, lr multiplier, warm-up fraction)."""
     if name.startswith("alone_"):
-        return ["search.sampling=uniform"], "spos", False, 1.0, 0.0
-    return RULES[name]
+        return ["space.sharing=independent", "search.sampling=uniform"], "spos", False, 1.0, 0.0
+    overrides, *rest = RULES[name]
+    if not any(o.startswith("space.sharing=") for o in overrides):  # the rules' independent ops, whatever the preset
+        overrides = ["space.sharing=independent", *overrides]
+    return overrides, *rest
 
 
 def run_rule(name: str, budget_epochs: float, seed: int, threads: int, n_paths: int = PATHS) -> dict:
