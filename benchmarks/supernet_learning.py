@@ -1,6 +1,7 @@
 """Supernet training rules compared at equal compute: how well 20 fixed random paths do as training goes on.
 
-Every rule trains a fresh supernet of the default Fashion-MNIST search preset (same data, seed, SGD) with the
+Every rule trains a fresh supernet of the default Fashion-MNIST search preset (or, with ``--data DIR``, of the
+default search of that image folder, as ``cream search --data DIR`` sets it up; same data, seed, SGD) with the
 library's search strategies (``cream.search``: ``Spos``, ``Cream``, ``FairNas``, ``Sandwich``) through the search's
 own ``train_step``, until the same compute budget is spent, counted as images through the supernet: one unit per
 image in a forward+backward pass, a third of a unit per image in a forward-only pass (the teacher and
@@ -59,6 +60,7 @@ from pathlib import Path
 import torch
 from quality import claim  # benchmarks/quality.py: pid-file claims, so two workers share the rules
 
+from cream.assemble import run_config
 from cream.config import SearchRun, load_config, preset_path
 from cream.engine.context import setup_context
 from cream.engine.rundir import RunDir
@@ -66,6 +68,7 @@ from cream.search.sampler import PathSampler
 from cream.search.selection import evaluate_path
 from cream.search.strategy import SearchStrategy
 from cream.search.trainer import STRATEGIES, SupernetSearch
+from cream.settings_from_data import settings_from_data
 
 RESULTS = Path(__file__).parent / "results" / "supernet_learning"
 PATHS, EVAL_POINTS, BN_BATCHES, VAL_IMAGES = 20, 6, 4, 1000
@@ -160,12 +163,22 @@ def rule_settings(name: str):
     return overrides, *rest
 
 
-def run_rule(name: str, budget_epochs: float, seed: int, threads: int, n_paths: int = PATHS) -> dict:
+def search_config(overrides: list[str], data: str | None):
+    """The default Fashion-MNIST search's config, or with ``data`` the default search of ``cream search --data``
+    (the imagefolder preset, with what the data decides filled in), with ``overrides``."""
+    if data is None:
+        return load_config(SearchRun, preset_path("search", "fashion_mnist"), overrides)
+    cfg, _ = settings_from_data(run_config("search", data=data, overrides=overrides, notes=[]), "search")
+    return cfg
+
+
+def run_rule(name: str, budget_epochs: float, seed: int, threads: int, n_paths: int = PATHS,
+             data: str | None = None) -> dict:
     overrides, algorithm, distils, lr_factor, warmup = rule_settings(name)
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = load_config(SearchRun, preset_path("search", "fashion_mnist"), [
+        cfg = search_config([
             *overrides, f"run.out_dir={tmp}", "run.quiet=true", "run.ckpt_every_steps=0", f"run.seed={seed}",
-            f"run.threads={threads}", f"search.algorithm={algorithm}", "search.warmup_epochs=1"])
+            f"run.threads={threads}", f"search.algorithm={algorithm}", "search.warmup_epochs=1"], data)
         rule = equal_compute(STRATEGIES[algorithm], budget_epochs, lr_factor, warmup)
         search = SupernetSearch(cfg, setup_context(cfg.run), RunDir(tmp, SupernetSearch.OUTPUTS), strategy=rule)
         strategy = search.strategy
@@ -271,6 +284,8 @@ def main() -> None:
     parser.add_argument("--reverse", action="store_true", help="take the rules from the end (a second worker)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the per-rule JSON files")
     parser.add_argument("--paths", type=int, default=PATHS, help="paths judged at each point (fewer: a smoke run)")
+    parser.add_argument("--data", help="an image folder: the default `cream search --data DIR` search on it instead "
+                                       "of the Fashion-MNIST preset (its budget in epochs of its search-train split)")
     args = parser.parse_args()
     out_dir = args.out
     if args.report:
@@ -286,7 +301,7 @@ def main() -> None:
             continue
         try:
             if not out.exists():
-                result = run_rule(name, args.budget_epochs, args.seed, args.threads, args.paths)
+                result = run_rule(name, args.budget_epochs, args.seed, args.threads, args.paths, args.data)
                 out.write_text(json.dumps({**result, "budget_epochs": args.budget_epochs}, indent=1))
         finally:
             held.unlink()
