@@ -169,6 +169,7 @@ def search_config(overrides: list[str], data: str | None):
     if data is None:
         return load_config(SearchRun, preset_path("search", "fashion_mnist"), overrides)
     cfg, _ = settings_from_data(run_config("search", data=data, overrides=overrides, notes=[]), "search")
+    cfg.search.warmup_epochs = 1  # as with Fashion-MNIST: the step's epoch argument (0, then 1) is the warm-up
     return cfg
 
 
