@@ -91,8 +91,8 @@ class EntangledChoiceBlock(nn.Module):
                  for name, shape in self.shapes[op].items()}
         transforms = self.transforms_used(op)
         if transforms:
-            kernel = state["conv_dw.weight"].shape[:2] + (7, 7)
-            weight = slice_like(shared["conv_dw.weight"], kernel)  # this op's channels, the whole 7 x 7
+            largest = shared["conv_dw.weight"]
+            weight = slice_like(largest, state["conv_dw.weight"].shape[:2] + largest.shape[2:])  # whole 7 x 7
             for name in transforms:
                 k = int(name)
                 centre = slice_like(weight, weight.shape[:2] + (k, k))
@@ -132,6 +132,7 @@ class Supernet(nn.Module):
             for op in range(NUM_OPS)
         ]
         base = trunks[0]
+
         def choice_block(ops):
             if sharing == "independent":
                 return ChoiceBlock(ops)
