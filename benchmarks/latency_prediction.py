@@ -38,7 +38,7 @@ from cream.analysis.stats import rank_correlation
 from cream.config import SearchRun, load_config, preset_path
 from cream.engine.context import RunContext
 from cream.engine.latency import cpu_threads, timed_call
-from cream.search.sampler import PathSampler
+from cream.nas.sampler import PathSampler
 from cream.space.budget import plan_space
 from cream.space.latency_table import device_name, measure_latency_table
 from cream.space.net import NetSpec, build_child

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from cream.analysis.plots import plot_accuracy_vs_macs
 from cream.config import SearchRun, load_config, preset_path
-from cream.search.sampler import PathSampler
+from cream.nas.sampler import PathSampler
 from cream.space import Arch, NetSpec
 from cream.space.budget import grow_depths, plan_space
 

@@ -63,9 +63,9 @@ from cream.config import SearchRun, load_config, preset_path
 from cream.data.loaders import TensorLoader
 from cream.engine.context import setup_context
 from cream.engine.rundir import RunDir
-from cream.search.prioritized import Cream
-from cream.search.sampler import PathSampler
-from cream.search.trainer import SupernetSearch
+from cream.nas.prioritized import Cream
+from cream.nas.sampler import PathSampler
+from cream.nas.trainer import SupernetSearch
 from cream.space.arch import Arch
 
 SCALES = {  # resolution -> (preset, overrides)

@@ -2,7 +2,7 @@
 
 Every rule trains a fresh supernet of the default Fashion-MNIST search preset (or, with ``--data DIR``, of the
 default search of that image folder, as ``cream search --data DIR`` sets it up; same data, seed, SGD) with the
-library's search strategies (``cream.search``: ``Spos``, ``Cream``, ``FairNas``, ``Sandwich``) through the search's
+library's search strategies (``cream.nas``: ``Spos``, ``Cream``, ``FairNas``, ``Sandwich``) through the search's
 own ``train_step``, until the same compute budget is spent, counted as images through the supernet: one unit per
 image in a forward+backward pass, a third of a unit per image in a forward-only pass (the teacher and
 teacher-choice forwards of Cream). The learning rate decays linearly to zero over that budget (``EqualCompute``,
@@ -64,10 +64,10 @@ from cream.assemble import run_config
 from cream.config import SearchRun, load_config, preset_path
 from cream.engine.context import setup_context
 from cream.engine.rundir import RunDir
-from cream.search.sampler import PathSampler
-from cream.search.selection import evaluate_path
-from cream.search.strategy import SearchStrategy
-from cream.search.trainer import STRATEGIES, SupernetSearch
+from cream.nas.sampler import PathSampler
+from cream.nas.selection import evaluate_path
+from cream.nas.strategy import SearchStrategy
+from cream.nas.trainer import STRATEGIES, SupernetSearch
 from cream.settings_from_data import settings_from_data
 
 RESULTS = Path(__file__).parent / "results" / "supernet_learning"

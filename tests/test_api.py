@@ -82,8 +82,10 @@ def test_load_supernet_builds_the_kind_of_supernet_its_checkpoint_holds(tmp_path
     assert torch.equal(child.state_dict()["blocks.1.0.bn1.running_var"], torch.full((mid,), 2.0))
 
 
-def test_cream_search_stays_callable_beside_the_search_package_and_passes_the_strategy_on(monkeypatch):
-    from cream.search import trainer  # importing a module of the package binds cream.search to the package again
+def test_cream_search_is_a_plain_function_with_its_own_docstring_that_passes_the_strategy_on(monkeypatch):
+    import inspect
+
+    from cream.nas import trainer
 
     calls = []
 
@@ -92,9 +94,10 @@ def test_cream_search_stays_callable_beside_the_search_package_and_passes_the_st
         return {"arch": "3-3-3-3-3", "val_top1": 50.0}
 
     monkeypatch.setattr(trainer, "run_search", run_search)
+    assert inspect.isfunction(cream.search) and "preset" in inspect.signature(cream.search).parameters
+    assert cream.search.__doc__.startswith("Search:")
     result = cream.search(overrides={"search.epochs": 2}, force=True)
     assert isinstance(result, SearchResult) and result.arch == "3-3-3-3-3" and result.val_top1 == 50.0
-    assert cream.search.trainer is trainer
     strategy = object()
     cream.search(overrides=["search.epochs=3"], strategy=strategy)
     assert calls == [(2, True, None), (3, False, strategy)]

@@ -159,7 +159,7 @@ def captured(monkeypatch):
         return {"arch": "3-3-3-3-3", "best_top1": 1.0, "best_epoch": 1, "weights": "ema", "elapsed_s": 1.0,
                 "checkpoint": "x", "config": {"run": {"out_dir": cfg.run.out_dir}}}
 
-    monkeypatch.setattr("cream.search.trainer.run_search", search)
+    monkeypatch.setattr("cream.nas.trainer.run_search", search)
     monkeypatch.setattr("cream.train.trainer.run_retrain", retrain)
     return seen
 

@@ -2,12 +2,11 @@
 
 From Python (``cream.api``): ``cream.search``, ``cream.retrain``, ``cream.test`` and ``cream.export`` do what the
 commands do and return typed results; ``cream.create_model`` builds a net, ``cream.load_supernet`` reads a search.
+The search's own code lives in the package ``cream.nas``.
 """
 
-import types
+from importlib.metadata import PackageNotFoundError, version
 
-import cream.search as _search_package  # the package of the search code (its __init__ imports nothing)
-from cream import api as _api
 from cream.api import (  # noqa: F401  (the Python API)
     ExportResult,
     RetrainResult,
@@ -17,21 +16,12 @@ from cream.api import (  # noqa: F401  (the Python API)
     export,
     load_supernet,
     retrain,
+    search,
     test,
 )
 from cream.space import zoo as _zoo  # noqa: F401  (registers the paper models in timm)
 
-__version__ = "0.1.0"
-
-
-class _CallableSearchPackage(types.ModuleType):
-    """``cream.search`` names the package of the search code, and importing any of its modules binds that name to
-    the package again; so the package itself, called, is the API's ``search``."""
-
-    def __call__(self, *args, **kwargs) -> SearchResult:
-        return _api.search(*args, **kwargs)
-
-    __call__.__doc__ = _api.search.__doc__
-
-
-_search_package.__class__ = _CallableSearchPackage
+try:
+    __version__ = version("cream")
+except PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"

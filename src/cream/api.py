@@ -131,11 +131,11 @@ def search(preset: str | None = None, *, data: str | None = None, official: str 
     folder); ``data``: fashion_mnist, a Fashion-MNIST folder or an image folder with train/CLASS/ (classes,
     channels, resolution and run folder are then taken from it); ``official``: a search config of the paper's
     code instead of a preset; ``force``: replace an existing run; ``strategy``: a search strategy class
-    (``cream.search.strategy``; default: the one ``search.algorithm`` names). A finished run is reported, not
+    (``cream.nas.strategy``; default: the one ``search.algorithm`` names). A finished run is reported, not
     redone (``already_finished``).
     """
     from cream.assemble import run_config
-    from cream.search import trainer
+    from cream.nas import trainer
 
     notes = []  # where each value came from: the first line of the run's log
     cfg = run_config("search", preset, data=data, official=official, overrides=overrides, notes=notes)

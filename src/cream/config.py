@@ -145,7 +145,7 @@ class SpaceConfig:
 @dataclass
 class SearchConfig:
     algorithm: Literal["cream", "spos", "fairnas", "sandwich"] = key(
-        "cream", "the supernet's training rule (cream.search.trainer.STRATEGIES): cream: prioritized paths + "
+        "cream", "the supernet's training rule (cream.nas.trainer.STRATEGIES): cream: prioritized paths + "
                  "distillation; spos: uniform single-path baseline; fairnas: every op of every block once per "
                  "update (strict fairness); sandwich: largest, smallest and two random paths per update, the largest "
                  "teaching the others (in-place distillation)")

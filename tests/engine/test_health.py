@@ -4,7 +4,7 @@ import pytest
 
 from cream.config import RetrainRun, SearchRun, load_config
 from cream.engine.health import new_warnings, training_health
-from cream.search.trainer import run_search
+from cream.nas.trainer import run_search
 from cream.train.trainer import run_retrain
 
 

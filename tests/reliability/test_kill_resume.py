@@ -10,8 +10,8 @@ import subprocess
 import pytest
 
 from tests.analysis.conftest import write_search_checkpoint
+from tests.nas.test_trainer import comparable
 from tests.reliability.harness import checkpoint_progress, cli, finished_paths, kill_and_resume
-from tests.search.test_trainer import comparable
 
 TIMING = ("images_per_s", "elapsed_s", "seconds", "sa_seconds", "ws_seconds")
 PATHS = 8  # in the rank-correlation study

@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 
 from cream.config import SearchRun, load_config
-from cream.search.sampler import PathSampler
+from cream.nas.sampler import PathSampler
 from cream.space import Arch, NetSpec
 from cream.space.budget import plan_from_config, plan_space
 

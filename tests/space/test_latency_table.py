@@ -6,7 +6,7 @@ import torch.nn as nn
 
 from cream.config import SpaceConfig
 from cream.errors import CreamError
-from cream.search.sampler import PathSampler
+from cream.nas.sampler import PathSampler
 from cream.space import Arch, NetSpec
 from cream.space.budget import plan_from_config, plan_space
 from cream.space.flops import measure_table

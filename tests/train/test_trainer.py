@@ -188,7 +188,7 @@ def test_a_broken_result_json_and_a_class_mismatch_are_clear(tiny_fashion_mnist,
 def test_a_non_finite_loss_stops_naming_step_and_architecture_or_is_skipped_and_counted(tiny_fashion_mnist,
                                                                                          tmp_path, monkeypatch):
     from cream.space.net import CreamNet
-    from tests.search.test_trainer import poison_training_forward
+    from tests.nas.test_trainer import poison_training_forward
 
     poison_training_forward(monkeypatch, CreamNet, at_call=4)
     with pytest.raises(CreamError, match=f"non-finite training loss at step 3 of {ARCH}; the last good checkpoint"):

@@ -33,8 +33,8 @@ from cream.engine.context import setup_context
 from cream.engine.logs import json_number, versions, write_text_atomic
 from cream.engine.rundir import RESUMABLE_CHANGES, check_same_config
 from cream.errors import CreamError
-from cream.search.sampler import PathSampler
-from cream.search.selection import evaluate_path
+from cream.nas.sampler import PathSampler
+from cream.nas.selection import evaluate_path
 from cream.space.arch import Arch
 from cream.space.budget import plan_space
 from cream.space.supernet import Supernet

@@ -8,13 +8,12 @@ import logging
 import math
 import platform
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import timm
 import torch
 from tqdm import tqdm
-
-import cream
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -32,7 +31,11 @@ def json_number(value: float) -> float | None:
 
 def versions() -> dict:
     """Versions that decide a run's numbers, stored with its results."""
-    return {"cream": cream.__version__, "torch": torch.__version__, "timm": timm.__version__,
+    try:
+        ours = version("cream")
+    except PackageNotFoundError:  # a source tree that was never installed
+        ours = "0+unknown"
+    return {"cream": ours, "torch": torch.__version__, "timm": timm.__version__,
             "python": platform.python_version()}
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.search.ddp_steps import start_search, steps_on_shares
-from tests.search.test_trainer import tiny_overrides
+from tests.nas.ddp_steps import start_search, steps_on_shares
+from tests.nas.test_trainer import tiny_overrides
 from tests.torchrun import run_two_processes
 
 
@@ -60,7 +60,7 @@ def test_two_processes_of_16_images_step_like_one_process_of_32(tiny_fashion_mni
     spec = {"batches": str(tmp_path / "batches.pt"), "out": str(tmp_path), "shares": steps(tmp_path / "two", 16),
             "meta": tiny_overrides(tiny_fashion_mnist, tmp_path / "meta", "data.batch_size=16",
                                    "search.warmup_epochs=0", "search.meta_update_every=1", "search.meta_data=val")}
-    run_two_processes("tests.search.ddp_steps", spec, tmp_path)
+    run_two_processes("tests.nas.ddp_steps", spec, tmp_path)
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
     one = steps_on_shares(steps(tmp_path / "one", 32), batches)
 

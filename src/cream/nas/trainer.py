@@ -29,14 +29,14 @@ from cream.engine.meter import EpochSums
 from cream.engine.run import EpochRun
 from cream.engine.rundir import RunDir
 from cream.errors import CreamError
-from cream.search.fairnas import FairNas
-from cream.search.health import ranking_warnings, standalone_probe
-from cream.search.prioritized import Cream
-from cream.search.sampler import PathSampler
-from cream.search.sandwich import Sandwich
-from cream.search.selection import evaluate_path, select_final
-from cream.search.spos import Spos
-from cream.search.strategy import SearchStrategy, clear_grads
+from cream.nas.fairnas import FairNas
+from cream.nas.health import ranking_warnings, standalone_probe
+from cream.nas.prioritized import Cream
+from cream.nas.sampler import PathSampler
+from cream.nas.sandwich import Sandwich
+from cream.nas.selection import evaluate_path, select_final
+from cream.nas.spos import Spos
+from cream.nas.strategy import SearchStrategy, clear_grads
 from cream.settings_from_data import settings_from_data
 from cream.space.arch import Arch
 from cream.space.budget import plan_from_config

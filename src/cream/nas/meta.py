@@ -15,8 +15,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from cream.search.board import PrioritizedBoard
-from cream.search.distill import kd_loss
+from cream.nas.board import PrioritizedBoard
+from cream.nas.distill import kd_loss
 
 
 class MetaMatchingNetwork(nn.Module):

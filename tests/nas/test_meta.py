@@ -6,9 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from cream.search.board import PrioritizedBoard
-from cream.search.distill import cream_loss, kd_loss
-from cream.search.meta import MetaMatchingNetwork, match_scores, meta_update, select_teacher
+from cream.nas.board import PrioritizedBoard
+from cream.nas.distill import cream_loss, kd_loss
+from cream.nas.meta import MetaMatchingNetwork, match_scores, meta_update, select_teacher
 from cream.space import Arch, NetSpec
 from cream.space.supernet import Supernet
 

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from cream.data.splits import derive_seed
-from cream.search.strategy import SearchStrategy, StepLoss
+from cream.nas.strategy import SearchStrategy, StepLoss
 from cream.space.arch import NUM_OPS, Arch
 
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from cream.search.board import PrioritizedBoard
+from cream.nas.board import PrioritizedBoard
 from cream.space import Arch
 
 

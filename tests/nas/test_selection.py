@@ -11,7 +11,7 @@ from cream.data import build_data
 from cream.engine.context import RunContext
 from cream.engine.evaluate import evaluate, recalibrate_bn
 from cream.errors import CreamError
-from cream.search.selection import evaluate_path, select_final
+from cream.nas.selection import evaluate_path, select_final
 from cream.space import Arch, NetSpec
 from cream.space.budget import plan_space
 from cream.space.supernet import Supernet
@@ -74,7 +74,7 @@ def test_final_selection_judges_in_budget_candidates_once_and_ranks_them_best_fi
 
 
 def test_equally_accurate_candidates_go_to_the_quicker_one_with_a_latency_table(tmp_path, monkeypatch):
-    from cream.search import selection
+    from cream.nas import selection
     from cream.space.latency_table import load_latency_table
     from tests.latency_tables import write_table
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cream.search.board import PrioritizedBoard
-from cream.search.meta import match_scores
-from cream.search.paper_meta import PaperMetaLayer, paper_meta_update, paper_teacher
+from cream.nas.board import PrioritizedBoard
+from cream.nas.meta import match_scores
+from cream.nas.paper_meta import PaperMetaLayer, paper_meta_update, paper_teacher
 from cream.space import Arch, NetSpec
 from cream.space.supernet import Supernet
 

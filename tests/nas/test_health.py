@@ -3,8 +3,8 @@ import json
 import pytest
 
 from cream.config import SearchRun, load_config
-from cream.search.health import ranking_warnings
-from cream.search.trainer import run_search
+from cream.nas.health import ranking_warnings
+from cream.nas.trainer import run_search
 
 
 @pytest.mark.parametrize("best, classes, probe, expected", [

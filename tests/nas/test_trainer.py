@@ -13,12 +13,12 @@ from cream.engine.context import setup_context
 from cream.engine.rundir import RunDir
 from cream.engine.signals import RunInterrupted
 from cream.errors import CreamError
-from cream.search import trainer
-from cream.search.prioritized import Cream
-from cream.search.trainer import SupernetSearch, run_search
+from cream.nas import trainer
+from cream.nas.prioritized import Cream
+from cream.nas.trainer import SupernetSearch, run_search
 from cream.space.arch import Arch
 from tests.latency_tables import write_table
-from tests.search.test_paper_meta import paper_select_teacher
+from tests.nas.test_paper_meta import paper_select_teacher
 
 
 def tiny_overrides(root, out, *overrides):

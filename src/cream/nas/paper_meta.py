@@ -18,10 +18,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from cream.search.board import PrioritizedBoard
-from cream.search.distill import kd_loss
-from cream.search.meta import entry_probs, step_meta
-from cream.search.strategy import clear_grads
+from cream.nas.board import PrioritizedBoard
+from cream.nas.distill import kd_loss
+from cream.nas.meta import entry_probs, step_meta
+from cream.nas.strategy import clear_grads
 
 
 class PaperMetaLayer(nn.Module):

@@ -3,7 +3,7 @@
 Each step the search calls ``loss`` (which paths this step trains, and their loss), backpropagates and updates
 the supernet, then calls ``after_update``. ``candidates`` are the paths final selection ranks; ``state_dict``
 is what the rule keeps between steps (stored in the search's checkpoint). ``search.algorithm`` names the rule
-(``STRATEGIES`` in ``cream.search.trainer``); ``run_search(cfg, strategy=MyRule)`` runs any other.
+(``STRATEGIES`` in ``cream.nas.trainer``); ``run_search(cfg, strategy=MyRule)`` runs any other.
 
 A strategy sees the search through its public parts: ``cfg``, ``ctx``, ``plan``, ``supernet`` (the module),
 ``model`` (what a trained forward goes through: the supernet, or its DDP wrapper), ``data``, ``optimizer``,
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from cream.errors import CreamError
-from cream.search.sampler import PathSampler
+from cream.nas.sampler import PathSampler
 from cream.space.arch import Arch
 
 

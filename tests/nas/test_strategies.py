@@ -8,12 +8,12 @@ import torch.nn.functional as F
 
 from cream.engine.context import setup_context
 from cream.engine.rundir import RunDir
-from cream.search import trainer
-from cream.search.strategy import SearchStrategy, StepLoss
+from cream.nas import trainer
+from cream.nas.strategy import SearchStrategy, StepLoss
 from cream.space.arch import NUM_OPS, Arch
 from cream.space.net import NetSpec
 from cream.space.supernet import Supernet
-from tests.search.test_trainer import record_forwards, run_search, tiny_config
+from tests.nas.test_trainer import record_forwards, run_search, tiny_config
 
 
 class FirstOpsOnly(SearchStrategy):

@@ -14,12 +14,12 @@ import torch
 import torch.nn.functional as F
 
 from cream.data.splits import derive_seed
-from cream.search.board import PrioritizedBoard
-from cream.search.distill import cream_loss, kd_loss
-from cream.search.meta import MetaMatchingNetwork, TeacherChoice, meta_update, select_teacher
-from cream.search.paper_meta import PaperMetaLayer, paper_meta_update, paper_teacher
-from cream.search.sampler import PathSampler
-from cream.search.strategy import SearchStrategy, StepLoss, clear_grads
+from cream.nas.board import PrioritizedBoard
+from cream.nas.distill import cream_loss, kd_loss
+from cream.nas.meta import MetaMatchingNetwork, TeacherChoice, meta_update, select_teacher
+from cream.nas.paper_meta import PaperMetaLayer, paper_meta_update, paper_teacher
+from cream.nas.sampler import PathSampler
+from cream.nas.strategy import SearchStrategy, StepLoss, clear_grads
 from cream.space.arch import Arch
 
 CLOUD_LIMIT = 20_000  # sampled (cost, accuracy) points kept for search.png (cost: FLOPs or predicted latency)

@@ -1,8 +1,8 @@
 import pytest
 
 from cream.errors import CreamError
-from cream.search.board import PrioritizedBoard
-from cream.search.sampler import PathSampler
+from cream.nas.board import PrioritizedBoard
+from cream.nas.sampler import PathSampler
 from cream.space import Arch, NetSpec
 from cream.space.budget import plan_space
 

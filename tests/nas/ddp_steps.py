@@ -1,7 +1,7 @@
 """Cream search steps driven by hand, for comparing a run on several processes with one on a single process.
 
-``torchrun --nproc_per_node=2 -m tests.search.ddp_steps SPEC.json`` (from the repository root) runs both parts of
-tests/search/test_distributed.py's comparison in every process and writes ``rank{R}.pt`` into the spec's ``out``:
+``torchrun --nproc_per_node=2 -m tests.nas.ddp_steps SPEC.json`` (from the repository root) runs both parts of
+tests/nas/test_distributed.py's comparison in every process and writes ``rank{R}.pt`` into the spec's ``out``:
 
 - ``steps_on_shares``: search steps on given full batches, each process taking its share (rank r the r-th of
   ``world`` equal parts), so that the test can run the same full batches in one process and compare;
@@ -20,9 +20,9 @@ import torch
 from cream.config import SearchRun, load_config
 from cream.engine.context import setup_context
 from cream.engine.rundir import RunDir
-from cream.search import trainer
-from cream.search.prioritized import Cream
-from cream.search.selection import select_final
+from cream.nas import trainer
+from cream.nas.prioritized import Cream
+from cream.nas.selection import select_final
 
 
 def start_search(overrides: list[str], strategy=None) -> trainer.SupernetSearch:

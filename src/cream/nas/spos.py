@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
-from cream.search.strategy import SearchStrategy, StepLoss
+from cream.nas.strategy import SearchStrategy, StepLoss
 
 
 class Spos(SearchStrategy):

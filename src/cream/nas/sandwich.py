@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from cream.search.distill import kd_loss
-from cream.search.strategy import SearchStrategy, StepLoss
+from cream.nas.distill import kd_loss
+from cream.nas.strategy import SearchStrategy, StepLoss
 from cream.space.arch import Arch
 
 RANDOM_PATHS = 2
