@@ -401,20 +401,6 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
-def load_config(cls, source: str | Path | dict | None, overrides: list[str] = (), then: dict | None = None):
-    """Defaults of ``cls``, then ``source`` (a YAML file or a mapping of sections), then the sections of ``then``,
-    then ``key=value`` overrides; with ``search.fidelity=paper_code``, keys none of them set take PAPER_CODE's."""
-    values = read_sections(cls, source)
-    for section, body in (then or {}).items():
-        values.setdefault(section, {}).update(body)
-    for item in overrides:
-        section, name, value = parse_override(cls, item)
-        values.setdefault(section, {})[name] = value
-    for section, body in fidelity_values(values).items():
-        values.setdefault(section, {}).update(body)
-    return build(cls, values)
-
-
 def fidelity_values(values: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """With ``search.fidelity=paper_code`` in ``values``: PAPER_CODE's keys that ``values`` does not set."""
     if values.get("search", {}).get("fidelity") != "paper_code":

@@ -8,11 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cream.config import SearchRun, load_config
+from cream.assemble import make_config
+from cream.config import SearchRun
 from cream.engine.context import setup_context
 from cream.engine.rundir import RunDir
-from cream.engine.signals import RunInterrupted
-from cream.errors import CreamError
+from cream.errors import CreamError, RunInterrupted
 from cream.nas import trainer
 from cream.nas.prioritized import Cream
 from cream.nas.trainer import SupernetSearch, run_search
@@ -32,7 +32,7 @@ def tiny_overrides(root, out, *overrides):
 
 
 def tiny_config(root, out, *overrides):
-    return load_config(SearchRun, None, tiny_overrides(root, out, *overrides))
+    return make_config(SearchRun, None, tiny_overrides(root, out, *overrides))
 
 
 def comparable(result):
