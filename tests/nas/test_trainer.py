@@ -8,6 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from cream.analysis import plots as plots_module
+from cream.analysis.plots import plot_search_run
 from cream.assemble import make_config
 from cream.config import SearchRun
 from cream.engine.context import setup_context
@@ -48,8 +50,11 @@ def test_cream_search_end_to_end_writes_readable_results(tiny_fashion_mnist, tmp
     assert 0 <= result["flops"] <= 8 and len(result["board"]) == 3
     assert result["counters"]["meta_updates"] > 0
     assert result["history"][-1]["distill_fraction"] > 0.5 and result["history"][0]["distill_fraction"] == 0
-    for name in ("result.json", "summary.csv", "search.png", "search.log", "config.yaml", "last.pth"):
+    for name in ("result.json", "summary.csv", "search.log", "config.yaml", "last.pth"):
         assert (out / name).is_file(), name
+    assert not (out / "search.png").exists()  # drawn above the trainer, by cream.search, from what the run keeps
+    plot_search_run(out, result)
+    assert (out / "search.png").stat().st_size > 10_000
     assert list((out / "tensorboard").iterdir())
     assert json.loads((out / "result.json").read_text())["arch"] == result["arch"]
     again = run_search(tiny_config(tiny_fashion_mnist, out))  # a finished run is reported, not redone
@@ -386,7 +391,6 @@ def test_the_ema_follows_every_step_survives_a_resume_and_is_what_final_selectio
         return real_select(net, *args, **kwargs)
 
     monkeypatch.setattr(trainer, "select_final", spy_select)
-    monkeypatch.setattr(trainer, "plot_search", lambda *args: None)  # not under test; saves a second
     with pytest.raises(RunInterrupted):
         run_search(tiny_config(tiny_fashion_mnist, out, *config), strategy=RecordingCream)
     run_search(tiny_config(tiny_fashion_mnist, out, *config), strategy=RecordingCream)
@@ -436,8 +440,6 @@ def test_bad_input_is_a_clear_error(tiny_fashion_mnist, tmp_path, overrides, mes
 def test_a_latency_budget_bounds_the_search_its_board_and_its_pick(tiny_fashion_mnist, tmp_path, monkeypatch):
     # Op 5 takes 3 ms, the others 1 ms, fixed parts 1 ms: 8 blocks with f fives take 9 + 2f ms, in [13, 19] for 2..5.
     table = write_table(tmp_path / "t.json", block_ms=lambda s, b, op: 3.0 if op == 5 else 1.0, fixed=(0.25,) * 4)
-    plots = []
-    monkeypatch.setattr(trainer, "plot_search", lambda *args: plots.append(args))
     out = tmp_path / "lat"
     result = run_search(tiny_config(tiny_fashion_mnist, out, f"space.latency_table={table}", "space.latency_min=13",
                                     "space.latency_max=19", "space.depths=[1,1,2,2,2]", "search.max_redraws=200"))
@@ -451,6 +453,9 @@ def test_a_latency_budget_bounds_the_search_its_board_and_its_pick(tiny_fashion_
     board = ckpt["board"]["entries"]
     assert board and all(e["cost"] == 9 + 2 * e["arch"].count("5") for e in board)  # ties break on latency
     assert {x for x, _ in ckpt["cloud"]} <= {13, 15, 17, 19}
+    plots = []
+    monkeypatch.setattr(plots_module, "plot_search", lambda *args: plots.append(args))
+    plots_module.plot_search_run(out, result)  # search.png, as cream.search draws it after the run
     (_, cloud, board_rows, chosen, _, title, x_key, x_label), = plots
     assert x_key == "latency_ms" and x_label.startswith("predicted latency (ms, cpu")
     assert chosen["arch"] == result["arch"] and board_rows == result["board"] and cloud == ckpt["cloud"]
