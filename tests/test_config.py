@@ -100,4 +100,5 @@ def test_the_paper_code_preset_is_the_imagenet_search_with_the_paper_codes_rules
     assert values(cfg) == PAPER_CODE_RULES
     assert (cfg.data.color_jitter, cfg.data.reprob, cfg.data.interpolation) == (0.4, 0.2, "random")
     assert cfg.search.warmup_epochs == 21 and imagenet.search.warmup_epochs == 20
+    assert cfg.run.bf16 is False and imagenet.run.bf16 is True  # the paper's code: AMP: False
     assert cfg.space == imagenet.space.__class__(**{**vars(imagenet.space), "depth_rule": "paper"})

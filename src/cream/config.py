@@ -207,7 +207,8 @@ class SearchConfig:
                  "step at the search lr, judged on meta_data; paper: as the paper's code, after a real distillation "
                  "step of the student on the batch's first slice_size images, judged on the next slice_size, the "
                  "gradient through the stem alone at the meta lr, which decays with the search's lr; every "
-                 "meta_update_every steps of an epoch")
+                 "meta_update_every steps of an epoch; the meta network steps with the supernet's SGD, as one "
+                 "optimizer (each step of either moves the other by momentum, and weight decay under dense)")
     fidelity: Literal["ours", "paper_code"] = key(
         "ours", "paper_code: every key of PAPER_CODE (config.py) that no file or override sets takes the paper "
                 "code's value: its depth rule, no clipping of the main step, dense off-path updates, teacher board "

@@ -15,7 +15,7 @@ from cream.config import SearchRun
 from cream.engine.context import setup_context
 from cream.engine.rundir import RunDir
 from cream.errors import CreamError, RunInterrupted
-from cream.nas import trainer
+from cream.nas import prioritized, trainer
 from cream.nas.prioritized import Cream
 from cream.nas.trainer import SupernetSearch, run_search
 from cream.space.arch import Arch
@@ -259,9 +259,13 @@ def test_a_paper_code_step_equals_the_papers_step_rewritten_in_plain_torch(make_
     assert torch.allclose(new.soft_labels, soft_label[:s.slice_size], rtol=1e-5, atol=1e-7)
 
 
-def test_the_paper_codes_meta_update_runs_every_n_batches_of_an_epoch_but_its_first(make_search):
+def test_the_paper_codes_meta_update_runs_every_n_batches_of_an_epoch_but_its_first(make_search, monkeypatch):
     # MetaMatchingNetwork.isUpdate: batch_idx > 0 and batch_idx % UPDATE_ITER == 0, batch_idx counted per epoch
     search = make_search("search.fidelity=paper_code", "search.meta_update_every=3")
+    shared = []  # and its optimizers step as one (tests/nas/test_paper_meta.py holds that equal to the paper's)
+    real_update = prioritized.paper_meta_update
+    monkeypatch.setattr(prioritized, "paper_meta_update",
+                        lambda *args, **kwargs: shared.append(kwargs["shared"]) or real_update(*args, **kwargs))
     batches = search.data.train.batches(0)
     fill_board(search, batches, 1)
     epoch_steps, updated = search.steps_per_epoch, []
@@ -271,7 +275,7 @@ def test_the_paper_codes_meta_update_runs_every_n_batches_of_an_epoch_but_its_fi
         before = search.counters["meta_updates"]
         search.train_step(1, *next(batches))
         updated.append(search.counters["meta_updates"] - before)
-    assert updated == [0, 0, 1, 0]
+    assert updated == [0, 0, 1, 0] and shared == [True]
 
 
 @pytest.mark.parametrize("labels", ["own", "teacher"])
