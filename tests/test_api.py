@@ -109,3 +109,16 @@ def test_cream_search_is_a_plain_function_with_its_own_docstring_that_passes_the
     # search.png is drawn after each run, from the run folder; a finished run reported again keeps its own
     assert drawn == [(Path("runs/x"), "3-3-3-3-3")] * 2
     assert cream.search(overrides=["search.epochs=4"]).already_finished and len(drawn) == 2
+
+
+def test_the_commands_that_report_return_what_they_found_and_the_cli_prints_it(capsys):
+    from cream import api
+    from cream.cli import main
+
+    found = api.space(flops_max=8, resolution=28, in_chans=1, width=0.5)
+    assert found.plan.flops_max == 8 and found.plan.spec.resolution == 28 and len(found.plan.depths) == 5
+    assert main(["space", "--flops-max", "8", "--resolution", "28", "--in-chans", "1", "--width", "0.5"]) == 0
+    assert capsys.readouterr().out == found.text + "\n"
+    assert main(["arch", "3-33-313-3333-333", "--resolution", "32"]) == 0
+    assert capsys.readouterr().out == cream.arch("3-33-313-3333-333", resolution=32) + "\n"
+    assert "\n  flops_max: " in api.keys("search") and "\n  init: " in api.keys("retrain")
