@@ -35,7 +35,8 @@ import numpy as np
 import torch
 
 from cream.analysis.stats import rank_correlation
-from cream.config import SearchRun, load_config, preset_path
+from cream.assemble import make_config
+from cream.config import SearchRun
 from cream.engine.context import RunContext
 from cream.engine.latency import cpu_threads, timed_call
 from cream.nas.sampler import PathSampler
@@ -71,7 +72,7 @@ def main() -> None:
     if "cpu" in clocks and (args.threads != 1 or args.device != "cpu"):
         raise SystemExit("CPU time measures latency only with --threads 1 on --device cpu; use --clock wall")
 
-    cfg = load_config(SearchRun, preset_path("search", args.preset), args.overrides)
+    cfg = make_config(SearchRun, args.preset, args.overrides)
     plan = plan_space(NetSpec.from_config(cfg.space), cfg.space.flops_min, cfg.space.flops_max, cfg.space.depths)
     spec = plan.spec
     paths = PathSampler(plan, seed=args.seed).distinct(args.paths, seed=args.seed)

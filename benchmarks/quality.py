@@ -31,7 +31,8 @@ import time
 from pathlib import Path
 
 from cream.analysis.plots import plot_accuracy_vs_macs
-from cream.config import SearchRun, load_config, preset_path
+from cream.assemble import make_config
+from cream.config import SearchRun
 from cream.nas.sampler import PathSampler
 from cream.space import Arch, NetSpec
 from cream.space.budget import grow_depths, plan_space
@@ -118,7 +119,7 @@ def candidates(out: Path, overrides: list[str], searched: dict[str, str]) -> lis
             given = algorithm in searched
             models.append({"kind": algorithm, "seed": seed, "given": given,
                            "search": searched[algorithm] if given else str(out / f"search-{algorithm}-s{seed}")})
-    cfg = load_config(SearchRun, preset_path("search", "fashion_mnist"), overrides)
+    cfg = make_config(SearchRun, "fashion_mnist", overrides)
     plan = plan_space(NetSpec.from_config(cfg.space), cfg.space.flops_min, cfg.space.flops_max)
     for i, arch in enumerate(PathSampler(plan, "uniform", seed=12345).distinct(RANDOM_ARCHS, seed=0)):
         for seed in SEEDS:

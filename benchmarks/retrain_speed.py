@@ -18,7 +18,8 @@ import time
 
 import torch
 
-from cream.config import RetrainRun, load_config, preset_path
+from cream.assemble import make_config
+from cream.config import RetrainRun
 from cream.data import build_data
 from cream.engine.context import setup_context
 from cream.engine.evaluate import evaluate
@@ -43,7 +44,7 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
 
-    cfg = load_config(RetrainRun, preset_path("retrain", args.preset), args.overrides)
+    cfg = make_config(RetrainRun, args.preset, args.overrides)
     ctx = setup_context(cfg.run)
     spec = NetSpec.from_config(cfg.space)
     arch = Arch.parse(args.arch)

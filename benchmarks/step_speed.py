@@ -59,7 +59,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
-from cream.config import SearchRun, load_config, preset_path
+from cream.assemble import make_config
+from cream.config import SearchRun
 from cream.data.loaders import TensorLoader
 from cream.engine.context import setup_context
 from cream.engine.rundir import RunDir
@@ -163,12 +164,12 @@ def build_search(resolution: int, batch: int, args, tmp: str) -> tuple[SupernetS
                  f"run.out_dir={tmp}/run", f"run.threads={args.threads}",
                  f"run.cudnn_benchmark={args.cudnn_benchmark}", "run.quiet=true", "run.ckpt_every_steps=0",
                  "search.algorithm=cream", "search.warmup_epochs=1", *args.overrides]
-    cfg = load_config(SearchRun, preset_path("search", preset), overrides)
+    cfg = make_config(SearchRun, preset, overrides)
     if args.data == "synthetic":
         space = cfg.space
         per_class = 2 * max(1, math.ceil(max([batch, *args.sweep_batches]) / space.num_classes))
         root = synthetic_folder(Path(tmp) / "images", space.num_classes, per_class, space.in_chans)
-        cfg = load_config(SearchRun, preset_path("search", preset), [
+        cfg = make_config(SearchRun, preset, [
             *overrides, "data.dataset=imagefolder", f"data.root={root}", "data.val_fraction=0.5",
             "data.train_per_class=null", "data.val_per_class=null", "data.classes=null", "data.workers=0"])
     Path(cfg.run.out_dir).mkdir(parents=True, exist_ok=True)

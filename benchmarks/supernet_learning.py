@@ -60,8 +60,8 @@ from pathlib import Path
 import torch
 from quality import claim  # benchmarks/quality.py: pid-file claims, so two workers share the rules
 
-from cream.assemble import run_config
-from cream.config import SearchRun, load_config, preset_path
+from cream.assemble import make_config, run_config
+from cream.config import SearchRun
 from cream.engine.context import setup_context
 from cream.engine.rundir import RunDir
 from cream.nas.sampler import PathSampler
@@ -167,7 +167,7 @@ def search_config(overrides: list[str], data: str | None):
     """The default Fashion-MNIST search's config, or with ``data`` the default search of ``cream search --data``
     (the imagefolder preset, with what the data decides filled in), with ``overrides``."""
     if data is None:
-        return load_config(SearchRun, preset_path("search", "fashion_mnist"), overrides)
+        return make_config(SearchRun, "fashion_mnist", overrides)
     cfg, _ = settings_from_data(run_config("search", data=data, overrides=overrides, notes=[]), "search")
     cfg.search.warmup_epochs = 1  # as with Fashion-MNIST: the step's epoch argument (0, then 1) is the warm-up
     return cfg

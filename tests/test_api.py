@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import timm
 import torch
@@ -85,15 +87,18 @@ def test_load_supernet_builds_the_kind_of_supernet_its_checkpoint_holds(tmp_path
 def test_cream_search_is_a_plain_function_with_its_own_docstring_that_passes_the_strategy_on(monkeypatch):
     import inspect
 
+    from cream.analysis import plots
     from cream.nas import trainer
 
-    calls = []
+    calls, drawn = [], []
 
     def run_search(cfg, force=False, strategy=None, notes=()):
         calls.append((cfg.search.epochs, force, strategy))
-        return {"arch": "3-3-3-3-3", "val_top1": 50.0}
+        return {"arch": "3-3-3-3-3", "val_top1": 50.0, "config": {"run": {"out_dir": "runs/x"}},
+                **({"already_finished": True} if cfg.search.epochs == 4 else {})}
 
     monkeypatch.setattr(trainer, "run_search", run_search)
+    monkeypatch.setattr(plots, "plot_search_run", lambda folder, result: drawn.append((folder, result["arch"])))
     assert inspect.isfunction(cream.search) and "preset" in inspect.signature(cream.search).parameters
     assert cream.search.__doc__.startswith("Search:")
     result = cream.search(overrides={"search.epochs": 2}, force=True)
@@ -101,3 +106,19 @@ def test_cream_search_is_a_plain_function_with_its_own_docstring_that_passes_the
     strategy = object()
     cream.search(overrides=["search.epochs=3"], strategy=strategy)
     assert calls == [(2, True, None), (3, False, strategy)]
+    # search.png is drawn after each run, from the run folder; a finished run reported again keeps its own
+    assert drawn == [(Path("runs/x"), "3-3-3-3-3")] * 2
+    assert cream.search(overrides=["search.epochs=4"]).already_finished and len(drawn) == 2
+
+
+def test_the_commands_that_report_return_what_they_found_and_the_cli_prints_it(capsys):
+    from cream import api
+    from cream.cli import main
+
+    found = api.space(flops_max=8, resolution=28, in_chans=1, width=0.5)
+    assert found.plan.flops_max == 8 and found.plan.spec.resolution == 28 and len(found.plan.depths) == 5
+    assert main(["space", "--flops-max", "8", "--resolution", "28", "--in-chans", "1", "--width", "0.5"]) == 0
+    assert capsys.readouterr().out == found.text + "\n"
+    assert main(["arch", "3-33-313-3333-333", "--resolution", "32"]) == 0
+    assert capsys.readouterr().out == cream.arch("3-33-313-3333-333", resolution=32) + "\n"
+    assert "\n  flops_max: " in api.keys("search") and "\n  init: " in api.keys("retrain")

@@ -160,6 +160,7 @@ def captured(monkeypatch):
                 "checkpoint": "x", "config": {"run": {"out_dir": cfg.run.out_dir}}}
 
     monkeypatch.setattr("cream.nas.trainer.run_search", search)
+    monkeypatch.setattr("cream.analysis.plots.plot_search_run", lambda folder, result: None)  # no run to draw
     monkeypatch.setattr("cream.train.trainer.run_retrain", retrain)
     return seen
 

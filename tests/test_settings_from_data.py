@@ -2,8 +2,8 @@ import dataclasses
 
 import pytest
 
-from cream.assemble import data_option, run_config
-from cream.config import SearchRun, load_config
+from cream.assemble import data_option, make_config, run_config
+from cream.config import SearchRun
 from cream.errors import CreamError
 from cream.settings_from_data import auto_batch, settings_from_data, stretch
 from tests.conftest import make_image_tree
@@ -79,7 +79,7 @@ def test_retrain_on_a_folder_retrains_the_search_of_the_same_data(tmp_path):
 
 
 def test_fashion_mnist_presets_are_unchanged_by_fitting(tiny_fashion_mnist):
-    cfg = load_config(SearchRun, None, [f"data.root={tiny_fashion_mnist}"])
+    cfg = make_config(SearchRun, None, [f"data.root={tiny_fashion_mnist}"])
     fitted, notes = settings_from_data(cfg, "search")
     assert fitted == cfg and notes == []
     auto = dataclasses.replace(cfg, space=dataclasses.replace(cfg.space, in_chans=None, resolution=None))

@@ -11,17 +11,23 @@
 
 Configs are assembled as on the command line (``cream.assemble``): the preset, ``official``, ``data``, the
 keyword arguments, then ``overrides``, a list of ``"section.key=value"`` strings or a dict
-``{"section.key": value}``. ``cream search --keys`` (and retrain, test, export) lists every key.
+``{"section.key": value}``. ``cream.api.keys("search")`` (``cream search --keys``; and retrain, test, export,
+rankcorr) lists every key.
 
-Each result is a dataclass whose fields are the keys of the JSON file the run writes (result.json, test.json),
-so ``result.arch`` is ``json.load(...)["arch"]``. A key this version does not know (a file written by a newer
-cream) is kept in ``extra`` rather than refused; a key an older file lacks is None.
+Each result of a run is a dataclass whose fields are the keys of the JSON file the run writes (result.json,
+test.json), so ``result.arch`` is ``json.load(...)["arch"]``. A key this version does not know (a file written by
+a newer cream) is kept in ``extra`` rather than refused; a key an older file lacks is None. The commands that
+only report (``arch``, ``space``, ``latency_table``, ``subset``, ``rankcorr``) return what they found and the
+text the command prints. ``cream.api.space`` is not ``cream.space`` (the search space's package).
+
+The command line (``cream.cli``) only parses arguments, calls these functions and prints their results.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -123,6 +129,43 @@ class ExportResult(_Result):
     files: dict                # format -> {"path", "max_abs_diff", "logit_scale"}
 
 
+@dataclass
+class SpaceResult:
+    """A planned search space (``cream space``): the plan (depths, FLOPs and latency ranges) and its report."""
+
+    plan: Any                  # cream.space.budget.SpacePlan
+    text: str
+
+
+@dataclass
+class LatencyTableResult:
+    """A measured latency table (``cream latency-table``), written to ``out``, and its report."""
+
+    table: Any                 # cream.space.latency_table.LatencyTable
+    out: str
+    text: str
+
+
+@dataclass
+class SubsetResult:
+    """A class/count subset of an image folder (``cream subset``) written to ``dst``."""
+
+    classes: list[str]
+    files: dict[str, list[str]]  # per split: CLASS/FILE paths
+    ways: dict[str, int]         # how many files were placed as "hardlink", "symlink" or "copy"
+    dst: str
+
+
+@dataclass
+class RankCorrResult:
+    """A rank-correlation study (``cream rankcorr``), or the comparison of two: rankcorr.json's (compare.json's)
+    content, None while other shards of the study have not finished; ``out``: where its files are."""
+
+    report: dict | None
+    text: str | None
+    out: str | None
+
+
 def search(preset: str | None = None, *, data: str | None = None, official: str | None = None, overrides=(),
            force: bool = False, strategy: type | None = None) -> SearchResult:
     """Search: train the supernet with prioritized paths, pick an architecture (``cream search``).
@@ -139,7 +182,12 @@ def search(preset: str | None = None, *, data: str | None = None, official: str 
 
     notes = []  # where each value came from: the first line of the run's log
     cfg = run_config("search", preset, data=data, official=official, overrides=overrides, notes=notes)
-    return SearchResult.from_dict(trainer.run_search(cfg, force=force, strategy=strategy, notes=notes))
+    result = trainer.run_search(cfg, force=force, strategy=strategy, notes=notes)
+    if not result.get("already_finished") and is_main_process():
+        from cream.analysis.plots import plot_search_run
+
+        plot_search_run(Path(result["config"]["run"]["out_dir"]), result)
+    return SearchResult.from_dict(result)
 
 
 def retrain(preset: str | None = None, *, data: str | None = None, arch: str | None = None,
@@ -171,11 +219,23 @@ def test(checkpoint: str | None = None, *, data: str | None = None, arch: str | 
     of a checkpoint with EMA; ``latency_table``: also report the latency it predicts; ``out``: where test.json
     goes (default: beside the checkpoint); ``official``: a test config of the paper's code.
     """
-    from cream.train.tester import evaluate_checkpoint
+    from cream.assemble import default_checkpoint, file_config, read_official, say
+    from cream.space.zoo import name_note
+    from cream.train.tester import run_test
+    from cream.train.weights import read_weights
 
-    return TestResult.from_dict(evaluate_checkpoint(checkpoint, data=data, arch=arch, resolution=resolution,
-                                                    plain=plain, latency_table=latency_table, out=out,
-                                                    official=official, overrides=overrides))
+    say(arch and name_note(arch))
+    paper = None
+    if official is not None:
+        paper, overrides = read_official(official, "test", overrides)
+    # Without a checkpoint, the paper's test config names it (RESUME_PATH), else the retrain of ``data`` is tested.
+    checkpoint = checkpoint or (paper and paper.values.get("test", {}).get("checkpoint")) or default_checkpoint(data)
+    weights = read_weights(checkpoint)
+    given = {"checkpoint": checkpoint, "arch": arch, "resolution": resolution, "plain": plain or None,
+             "latency_table": latency_table, "out": out}
+    cfg = file_config("test", weights.config, source=checkpoint, data=data, official=paper,
+                      arguments={k: v for k, v in given.items() if v is not None}, overrides=overrides)
+    return TestResult.from_dict(run_test(cfg, weights))
 
 
 test.__test__ = False  # a function of the API, not a test for pytest to collect
@@ -187,11 +247,27 @@ def export(checkpoint: str | None = None, *, supernet: str | None = None, arch: 
     """Export a checkpoint, or the path ``arch`` of the search checkpoint ``supernet``, to ONNX, TorchScript and/or
     safetensors, each checked against PyTorch (``cream export``). ``out``: the path without suffix (default:
     beside the input); ``data``: a supernet path's BatchNorm is recalibrated on it (default: the search's)."""
+    from cream.assemble import file_config, say
+    from cream.engine.checkpoint import read_search_checkpoint
+    from cream.errors import CreamError
+    from cream.space.zoo import name_note
     from cream.train.export import export_model
+    from cream.train.weights import read_weights
 
-    return ExportResult.from_dict(export_model(checkpoint, supernet=supernet, arch=arch, formats=formats,
-                                               resolution=resolution, plain=plain, out=out, data=data,
-                                               overrides=overrides))
+    say(arch and name_note(arch))
+    if bool(checkpoint) == bool(supernet):
+        raise CreamError("cream export needs either --checkpoint PATH or --supernet PATH --arch ARCH")
+    if supernet:
+        source = read_search_checkpoint(supernet, "export a retrained net with --checkpoint")
+        saved = source["config"]
+    else:
+        source = read_weights(checkpoint)
+        saved = source.config
+    given = {"checkpoint": checkpoint, "supernet": supernet, "arch": arch, "formats": list(formats),
+             "resolution": resolution, "out": out, "plain": plain or None}
+    cfg = file_config("export", saved, source=checkpoint or supernet, data=data,
+                      arguments={k: v for k, v in given.items() if v is not None}, overrides=overrides)
+    return ExportResult.from_dict(export_model(cfg, source))
 
 
 def create_model(name_or_arch: str, num_classes: int = 1000, in_chans: int = 3, resolution: int | None = None,
@@ -233,3 +309,133 @@ def load_supernet(checkpoint, ema: bool = True, resolution: int | None = None):
     from cream.train.weights import load_supernet as load
 
     return load(checkpoint, ema=ema, resolution=resolution)
+
+
+def is_main_process() -> bool:
+    """False in torchrun's other processes, which print nothing."""
+    from cream.assemble import is_main_process as main
+
+    return main()
+
+
+def keys(command: str) -> str:
+    """Every config key of ``command`` (search, retrain, test, export, rankcorr) with its default and meaning."""
+    from cream.config import EvalRun, ExportRun, RankCorrRun, RetrainRun, SearchRun, describe
+
+    runs = {"search": SearchRun, "retrain": RetrainRun, "test": EvalRun, "export": ExportRun, "rankcorr": RankCorrRun}
+    return describe(runs[command])
+
+
+def _net_spec(resolution: int, num_classes: int, in_chans: int, width: float, stem_stride: int | None,
+              stage_strides: list[int] | None):
+    from cream.space.net import NetSpec
+
+    return NetSpec(resolution=resolution, in_chans=in_chans, num_classes=num_classes, width=width,
+                   stem_stride=stem_stride, stage_strides=stage_strides)
+
+
+def arch(name_or_arch: str, *, resolution: int | None = None, num_classes: int = 1000, in_chans: int = 3,
+         width: float = 1.0, stem_stride: int | None = None, stage_strides: list[int] | None = None,
+         latency_table: str | None = None) -> str:
+    """An architecture's report (``cream arch``): stage table, output shape, params, multiply-adds, and with
+    ``latency_table`` the latency it predicts beside one measured here as the table was. ``name_or_arch``: a paper
+    model (``cream_481``, ``481``, the README's ``470``) or a string like ``3-33-313-3333-333``; ``resolution``:
+    default the paper model's, else 224."""
+    from cream.assemble import say
+    from cream.space.latency_table import load_to_measure
+    from cream.space.report import arch_report
+    from cream.space.zoo import name_note, paper_model, resolve_arch
+
+    found, paper_resolution = resolve_arch(name_or_arch)
+    spec = _net_spec(resolution or paper_resolution or 224, num_classes, in_chans, width, stem_stride, stage_strides)
+    say(name_note(name_or_arch))
+    latency = load_to_measure(latency_table, spec) if latency_table else None
+    return arch_report(found, spec, paper_model(name_or_arch), latency, latency_table)
+
+
+def space(*, flops_min: float = 0.0, flops_max: float | None = None, latency_table: str | None = None,
+          latency_min: float = 0.0, latency_max: float | None = None, depth_rule: str = "greedy",
+          elastic_depth: bool = False, resolution: int = 224, num_classes: int = 1000, in_chans: int = 3,
+          width: float = 1.0, stem_stride: int | None = None, stage_strides: list[int] | None = None) -> SpaceResult:
+    """The search space for a budget (``cream space``): FLOPs in million multiply-adds and/or milliseconds of
+    latency predicted by ``latency_table``; ``depth_rule`` and ``elastic_depth`` as the ``space.*`` keys."""
+    from cream.errors import CreamError
+    from cream.space.budget import plan_space
+    from cream.space.latency_table import load_latency_table
+    from cream.space.report import space_report
+
+    if flops_max is None and latency_max is None:
+        raise CreamError("cream space needs a budget: --flops-max B, or --latency-table FILE --latency-max MS, or both")
+    spec = _net_spec(resolution, num_classes, in_chans, width, stem_stride, stage_strides)
+    latency = load_latency_table(latency_table, spec) if latency_table else None
+    plan = plan_space(spec, flops_min, flops_max, None, latency, latency_min, latency_max, depth_rule, elastic_depth)
+    return SpaceResult(plan, space_report(plan))
+
+
+def latency_table(out: str, *, resolution: int | None = None, device: str = "cpu", batch: int = 1,
+                  threads: int | None = None, channels_last: bool = True, bf16: bool = False, repeats: int = 20,
+                  warmup: int = 5, num_classes: int = 1000, in_chans: int = 3, width: float = 1.0,
+                  stem_stride: int | None = None, stage_strides: list[int] | None = None,
+                  log=print) -> LatencyTableResult:
+    """Measure every op at every block position on ``device`` and write the table to ``out``
+    (``cream latency-table``); ``log`` gets one line per measurement."""
+    from cream.errors import CreamError
+    from cream.space.latency_table import measure_latency_table, write_latency_table
+    from cream.space.report import latency_table_report
+
+    if resolution is None:
+        raise CreamError("cream latency-table needs --resolution R: the input side of the net it is for "
+                         "(28 for the Fashion-MNIST search)")
+    spec = _net_spec(resolution, num_classes, in_chans, width, stem_stride, stage_strides)
+    table = measure_latency_table(spec, device, batch, threads, channels_last, bf16, repeats, warmup, log=log)
+    write_latency_table(table, out)
+    return LatencyTableResult(table, str(out), latency_table_report(table))
+
+
+def subset(src: str, dst: str, *, classes: int | None = 100, class_list: str | None = None,
+           image_list: str | None = None, train_per_class: int = 250, val_per_class: int = 50, seed: int = 0,
+           force: bool = False, copy: bool = False) -> SubsetResult:
+    """Write a class/count subset of the image folder ``src`` to ``dst`` (``cream subset``): ``classes`` drawn with
+    ``seed``, or the classes of the file ``class_list``, or exactly the images of ``image_list``."""
+    from cream.analysis.subset import choose_subset, read_class_list, read_image_list, write_subset
+
+    names = read_class_list(class_list) if class_list else None
+    images = read_image_list(image_list) if image_list else None
+    chosen = choose_subset(src, classes, train_per_class, val_per_class, seed, names, images)
+    ways = write_subset(chosen, src, dst, force=force, copy=copy)
+    return SubsetResult(chosen.classes, chosen.files, ways, str(dst))
+
+
+def rankcorr(supernet: str | None = None, *, merge: str | None = None, compare: tuple[str, str] | None = None,
+             overrides=(), paths: int | None = None, paths_file: str | None = None, flops_min: float | None = None,
+             flops_max: float | None = None, strata: int | None = None, seeds: int | None = None,
+             epochs: int | None = None, seed: int | None = None, out: str | None = None,
+             shard: tuple[int, int] = (1, 1), bootstrap: int = 5000, force: bool = False,
+             quiet: bool = False) -> RankCorrResult:
+    """Rank correlation of weight-sharing and stand-alone accuracy of paths (``cream rankcorr``): a study of the
+    search checkpoint ``supernet`` (this ``shard`` of it), the report of the shards in ``merge``, or two finished
+    studies side by side (``compare``, written to ``out`` when given). The keyword arguments are the ``study.*``
+    keys and ``retrain.epochs``, ``run.seed``, ``run.out_dir``; ``overrides`` come before them."""
+    from cream.errors import CreamError
+
+    if compare:
+        from cream.analysis.compare import compare_studies, comparison_text, write_comparison
+
+        report = compare_studies(*compare, resamples=bootstrap, seed=seed or 0)
+        if out:
+            write_comparison(report, out)
+        return RankCorrResult(report, comparison_text(report), out)
+    from cream.analysis.rankcorr import merge_study, report_text, run_study
+    from cream.assemble import study_config
+
+    if merge:
+        report, out = merge_study(merge), merge
+    elif supernet:
+        options = {"study.paths": paths, "study.paths_file": paths_file, "study.flops_min": flops_min,
+                   "study.flops_max": flops_max, "study.strata": strata, "study.seeds": seeds,
+                   "retrain.epochs": epochs, "run.seed": seed, "run.out_dir": out, "run.quiet": quiet or None}
+        cfg = study_config(supernet, overrides, {k: v for k, v in options.items() if v is not None})
+        report, out = run_study(cfg, shard, force=force), cfg.run.out_dir
+    else:
+        raise CreamError("cream rankcorr needs --supernet CKPT (a study), --merge DIR or --compare RUN_A RUN_B")
+    return RankCorrResult(report, report_text(report) if report is not None else None, out)

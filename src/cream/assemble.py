@@ -9,7 +9,7 @@ classes, channels, resolution, run folder and the search to retrain, is left nul
 ``cream test`` and ``cream export`` (``file_config``): the data section of the file's own run config (so a net
 trained on a class subset is tested on that subset), then ``--official`` (test), then ``--data``, then
 arguments, then overrides. ``cream rankcorr`` (``study_config``): the supernet's data section, then overrides,
-then the command's options.
+then the command's options. Tests, benchmarks and scripts (``make_config``): a preset, then overrides, quietly.
 
 Each assembly prints one line (first process only): for every value that differs from the default, the layer
 that set it.
@@ -39,12 +39,13 @@ from cream.config import (
 )
 from cream.data.fashion_mnist import DEFAULT_ROOT
 from cream.data.survey import data_name
+from cream.engine.checkpoint import read_search_checkpoint
 from cream.errors import CreamError
 from cream.space.zoo import name_note, paper_model
-from cream.train.weights import read_search_checkpoint
 
 DEFAULT_PRESET = {"fashion_mnist": "fashion_mnist", "imagefolder": "imagefolder"}
 RUN_CLASSES = {"search": SearchRun, "retrain": RetrainRun}
+PRESET_KINDS = {SearchRun: "search", RetrainRun: "retrain"}  # where make_config finds a preset by name
 # What --data leaves to the data (cream.settings_from_data fills these keys when they are null).
 FROM_THE_DATA = {"space": ("num_classes", "in_chans", "resolution"), "run": ("out_dir",)}
 
@@ -223,3 +224,16 @@ def study_config(supernet: str | Path, overrides=(), options: dict | None = None
     layers.add_overrides("overrides", overrides)
     layers.add_overrides("options", {**(options or {}), "study.supernet": str(supernet)})
     return layers.build()
+
+
+def make_config(cls, preset: str | Path | dict | None = None, overrides=()):
+    """A config of ``cls`` (``SearchRun``, ``RetrainRun``, ...) for tests, benchmarks and scripts: its defaults, then
+    ``preset`` (a preset name under configs/search/ or configs/retrain/, a YAML file, or a mapping of sections),
+    then ``overrides`` (``["section.key=value", ...]`` or ``{"section.key": value}``). Nothing is printed, and
+    nothing is left to the data: keys set to null stay null."""
+    layers = Layers(cls)
+    if isinstance(preset, str) and cls in PRESET_KINDS:
+        preset = preset_path(PRESET_KINDS[cls], preset)
+    layers.add(f"preset {preset}", read_sections(cls, preset))
+    layers.add_overrides("overrides", overrides)
+    return layers.build(notes=[])

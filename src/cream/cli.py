@@ -1,12 +1,12 @@
-"""The ``cream`` command line: it only parses arguments and calls the package. Errors are one line."""
+"""The ``cream`` command line: it parses arguments, calls ``cream.api`` and prints the result. Errors are one line."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from cream.engine.signals import RunInterrupted
-from cream.errors import CreamError
+from cream import api
+from cream.errors import CreamError, RunInterrupted
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,57 +52,28 @@ def _add_net_options(p, resolution_default=None):
                    help="five comma-separated strides, e.g. 1,2,2,1,2")
 
 
-def _net_spec(args, resolution):
-    from cream.space.net import NetSpec
-
-    return NetSpec(resolution=resolution, in_chans=args.in_chans, num_classes=args.num_classes,
-                   width=args.width, stem_stride=args.stem_stride, stage_strides=args.stage_strides)
+def _net_options(args) -> dict:
+    return {"num_classes": args.num_classes, "in_chans": args.in_chans, "width": args.width,
+            "stem_stride": args.stem_stride, "stage_strides": args.stage_strides}
 
 
 def cmd_arch(args):
-    from cream.space.latency_table import load_to_measure
-    from cream.space.report import arch_report
-    from cream.space.zoo import name_note, paper_model, resolve_arch
-
-    arch, paper_resolution = resolve_arch(args.arch)
-    spec = _net_spec(args, args.resolution or paper_resolution or 224)
-    _print_note(name_note(args.arch))
-    latency = load_to_measure(args.latency_table, spec) if args.latency_table else None
-    print(arch_report(arch, spec, paper_model(args.arch), latency, args.latency_table))
+    print(api.arch(args.arch, resolution=args.resolution, latency_table=args.latency_table, **_net_options(args)))
 
 
 def cmd_space(args):
-    from cream.space.budget import plan_space
-    from cream.space.latency_table import load_latency_table
-    from cream.space.report import space_report
-
-    if args.flops_max is None and args.latency_max is None:
-        raise CreamError("cream space needs a budget: --flops-max B, or --latency-table FILE --latency-max MS, or both")
-    spec = _net_spec(args, args.resolution)
-    latency = load_latency_table(args.latency_table, spec) if args.latency_table else None
-    print(space_report(plan_space(spec, args.flops_min, args.flops_max, None, latency, args.latency_min,
-                                  args.latency_max, args.depth_rule, args.elastic_depth)))
+    print(api.space(flops_min=args.flops_min, flops_max=args.flops_max, latency_table=args.latency_table,
+                    latency_min=args.latency_min, latency_max=args.latency_max, depth_rule=args.depth_rule,
+                    elastic_depth=args.elastic_depth, resolution=args.resolution, **_net_options(args)).text)
 
 
 def cmd_latency_table(args):
-    from cream.space.latency_table import measure_latency_table, write_latency_table
-    from cream.space.report import latency_table_report
-
-    if args.resolution is None:
-        raise CreamError("cream latency-table needs --resolution R: the input side of the net it is for "
-                         "(28 for the Fashion-MNIST search)")
-    spec = _net_spec(args, args.resolution)
-    table = measure_latency_table(spec, args.device, args.batch, args.threads, not args.no_channels_last, args.bf16,
-                                  args.repeats, args.warmup, log=lambda line: print(line, flush=True))
-    write_latency_table(table, args.out)
-    print(latency_table_report(table))
+    result = api.latency_table(args.out, resolution=args.resolution, device=args.device, batch=args.batch,
+                               threads=args.threads, channels_last=not args.no_channels_last, bf16=args.bf16,
+                               repeats=args.repeats, warmup=args.warmup, log=lambda line: print(line, flush=True),
+                               **_net_options(args))
+    print(result.text)
     print(f"wrote {args.out}; search with it: cream search space.latency_table={args.out} space.latency_max=MS")
-
-
-def _print_note(note: str | None) -> None:
-    from cream.assemble import say
-
-    say(note)
 
 
 def _run_options(args) -> dict:
@@ -117,15 +88,11 @@ def _run_options(args) -> dict:
 
 
 def cmd_search(args):
-    from cream import api
-    from cream.assemble import is_main_process
-    from cream.config import SearchRun, describe
-
     if args.keys:
-        print(describe(SearchRun))
+        print(api.keys("search"))
         return
     result = api.search(**_run_options(args))
-    if not is_main_process():
+    if not api.is_main_process():
         return
     done = "already finished: " if result.already_finished else ""
     latency = f"{result.latency_ms:.3g} ms predicted latency, " if result.latency_ms is not None else ""
@@ -137,54 +104,32 @@ def cmd_search(args):
 
 
 def cmd_subset(args):
-    from cream.analysis.subset import choose_subset, read_class_list, read_image_list, write_subset
-
-    class_list = read_class_list(args.class_list) if args.class_list else None
-    image_list = read_image_list(args.image_list) if args.image_list else None
-    subset = choose_subset(args.src, args.classes, args.train_per_class, args.val_per_class, args.seed, class_list,
-                           image_list)
-    counts = write_subset(subset, args.src, args.dst, force=args.force, copy=args.copy)
-    ways = ", ".join(f"{n} as {way}s" for way, n in counts.items() if n)
-    print(f"{len(subset.classes)} classes, {len(subset.files['train'])} train and {len(subset.files['val'])} val "
+    result = api.subset(args.src, args.dst, classes=args.classes, class_list=args.class_list,
+                        image_list=args.image_list, train_per_class=args.train_per_class,
+                        val_per_class=args.val_per_class, seed=args.seed, force=args.force, copy=args.copy)
+    ways = ", ".join(f"{n} as {way}s" for way, n in result.ways.items() if n)
+    print(f"{len(result.classes)} classes, {len(result.files['train'])} train and {len(result.files['val'])} val "
           f"images ({ways}) in {args.dst}, listed in classes.txt and images.txt")
     print(f"use it with --data {args.dst}")
 
 
 def cmd_rankcorr(args):
-    from cream.config import RankCorrRun, describe
-
     if args.keys:
-        print(describe(RankCorrRun))
+        print(api.keys("rankcorr"))
         return
+    result = api.rankcorr(args.supernet, merge=args.merge, compare=args.compare, overrides=args.overrides,
+                          paths=args.paths, paths_file=args.paths_file, flops_min=args.flops_min,
+                          flops_max=args.flops_max, strata=args.strata, seeds=args.seeds, epochs=args.epochs,
+                          seed=args.seed, out=args.out, shard=args.shard, bootstrap=args.bootstrap,
+                          force=args.force, quiet=args.quiet)
+    if result.report is None:  # other shards have paths left
+        return
+    print(result.text)
     if args.compare:
-        from cream.analysis.compare import compare_studies, comparison_text, write_comparison
-
-        report = compare_studies(*args.compare, resamples=args.bootstrap, seed=args.seed or 0)
-        print(comparison_text(report))
         if args.out:
-            write_comparison(report, args.out)
             print(f"written to {args.out}: compare.json, compare.csv, compare.png")
-        return
-    from cream.analysis.rankcorr import merge_study, report_text, run_study
-    from cream.assemble import study_config
-
-    if args.merge:
-        report = merge_study(args.merge)
-        out = args.merge
-    elif args.supernet:
-        flags = {"study.paths": args.paths, "study.paths_file": args.paths_file, "study.flops_min": args.flops_min,
-                 "study.flops_max": args.flops_max, "study.strata": args.strata, "study.seeds": args.seeds,
-                 "retrain.epochs": args.epochs, "run.seed": args.seed,
-                 "run.out_dir": args.out, "run.quiet": args.quiet or None}
-        cfg = study_config(args.supernet, args.overrides, {k: v for k, v in flags.items() if v is not None})
-        report = run_study(cfg, args.shard, force=args.force)
-        out = cfg.run.out_dir
-        if report is None:
-            return
     else:
-        raise CreamError("cream rankcorr needs --supernet CKPT (a study), --merge DIR or --compare RUN_A RUN_B")
-    print(report_text(report))
-    print(f"results in {out}: rankcorr.json, rankcorr.csv, rankcorr.png")
+        print(f"results in {result.out}: rankcorr.json, rankcorr.csv, rankcorr.png")
 
 
 def _add_run_options(p, kind):
@@ -203,15 +148,11 @@ def _add_run_options(p, kind):
 
 
 def cmd_retrain(args):
-    from cream import api
-    from cream.assemble import is_main_process
-    from cream.config import RetrainRun, describe
-
     if args.keys:
-        print(describe(RetrainRun))
+        print(api.keys("retrain"))
         return
     result = api.retrain(**_run_options(args), init=args.init)
-    if not is_main_process():
+    if not api.is_main_process():
         return
     done = "already finished: " if result.already_finished else ""
     print(f"{done}retrained {result.arch}: best val top-1 {result.best_top1:.2f}% at epoch "
@@ -222,19 +163,13 @@ def cmd_retrain(args):
 
 
 def cmd_test(args):
-    from cream import api
-    from cream.assemble import is_main_process
-    from cream.config import EvalRun, describe
-    from cream.space.zoo import name_note
-
     if args.keys:
-        print(describe(EvalRun))
+        print(api.keys("test"))
         return
-    _print_note(args.arch and name_note(args.arch))
     report = api.test(args.checkpoint, data=args.data, arch=args.arch, resolution=args.resolution, plain=args.plain,
                       latency_table=args.latency_table, out=args.out, official=args.official,
                       overrides=args.overrides)
-    if not is_main_process():
+    if not api.is_main_process():
         return
     for name, r in report.results.items():
         print(f"test top-1 {r['top1']:.2f}%  top-5 {r['top5']:.2f}%  loss {r['loss']:.4f}  ({name} weights, "
@@ -259,14 +194,9 @@ def _formats(text):
 
 
 def cmd_export(args):
-    from cream import api
-    from cream.config import ExportRun, describe
-    from cream.space.zoo import name_note
-
     if args.keys:
-        print(describe(ExportRun))
+        print(api.keys("export"))
         return
-    _print_note(args.arch and name_note(args.arch))
     given = {"supernet": args.supernet, "arch": args.arch, "formats": args.format, "resolution": args.resolution,
              "out": args.out, "data": args.data}
     result = api.export(args.checkpoint, plain=args.plain, overrides=args.overrides,

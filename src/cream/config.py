@@ -207,7 +207,8 @@ class SearchConfig:
                  "step at the search lr, judged on meta_data; paper: as the paper's code, after a real distillation "
                  "step of the student on the batch's first slice_size images, judged on the next slice_size, the "
                  "gradient through the stem alone at the meta lr, which decays with the search's lr; every "
-                 "meta_update_every steps of an epoch")
+                 "meta_update_every steps of an epoch; the meta network steps with the supernet's SGD, as one "
+                 "optimizer (each step of either moves the other by momentum, and weight decay under dense)")
     fidelity: Literal["ours", "paper_code"] = key(
         "ours", "paper_code: every key of PAPER_CODE (config.py) that no file or override sets takes the paper "
                 "code's value: its depth rule, no clipping of the main step, dense off-path updates, teacher board "
@@ -399,20 +400,6 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                     None, None, f"key {key!r} is given twice (lines {first_line[key]} and {line}); keep one")
             first_line[key] = line
         return super().construct_mapping(node, deep)
-
-
-def load_config(cls, source: str | Path | dict | None, overrides: list[str] = (), then: dict | None = None):
-    """Defaults of ``cls``, then ``source`` (a YAML file or a mapping of sections), then the sections of ``then``,
-    then ``key=value`` overrides; with ``search.fidelity=paper_code``, keys none of them set take PAPER_CODE's."""
-    values = read_sections(cls, source)
-    for section, body in (then or {}).items():
-        values.setdefault(section, {}).update(body)
-    for item in overrides:
-        section, name, value = parse_override(cls, item)
-        values.setdefault(section, {})[name] = value
-    for section, body in fidelity_values(values).items():
-        values.setdefault(section, {}).update(body)
-    return build(cls, values)
 
 
 def fidelity_values(values: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

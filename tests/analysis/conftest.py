@@ -7,7 +7,8 @@ import functools
 import pytest
 import torch
 
-from cream.config import SearchRun, load_config, to_dict
+from cream.assemble import make_config
+from cream.config import SearchRun, to_dict
 from cream.engine.checkpoint import save_atomic
 from cream.space import budget
 from cream.space.net import NetSpec
@@ -23,7 +24,7 @@ def cached_flops_tables(monkeypatch):
 
 
 def write_search_checkpoint(path, data_root, init_seed=0, algorithm="cream"):
-    cfg = load_config(SearchRun, None, [f"data.root={data_root}", "data.batch_size=32", "data.eval_batch_size=64",
+    cfg = make_config(SearchRun, None, [f"data.root={data_root}", "data.batch_size=32", "data.eval_batch_size=64",
                                         f"search.algorithm={algorithm}"])
     plan = budget.plan_space(NetSpec.from_config(cfg.space), cfg.space.flops_min, cfg.space.flops_max)
     torch.manual_seed(init_seed)

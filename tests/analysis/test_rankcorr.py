@@ -10,8 +10,8 @@ from cream.analysis.rankcorr import StudyFolder, merge_study, run_study
 from cream.analysis.stats import rank_correlation
 from cream.assemble import study_config
 from cream.cli import main
+from cream.engine.checkpoint import read_search_checkpoint
 from cream.errors import CreamError
-from cream.train.weights import read_search_checkpoint
 from tests.analysis.conftest import write_search_checkpoint
 
 TIMINGS = ("ws_seconds", "sa_seconds")

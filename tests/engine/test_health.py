@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from cream.config import RetrainRun, SearchRun, load_config
+from cream.assemble import make_config
+from cream.config import RetrainRun, SearchRun
 from cream.engine.health import new_warnings, training_health
 from cream.nas.trainer import run_search
 from cream.train.trainer import run_retrain
@@ -61,7 +62,7 @@ def test_new_warnings_are_those_that_appear_with_the_last_epoch():
 
 def test_a_retrain_that_cannot_learn_says_so_in_its_log_and_result(tiny_fashion_mnist, tmp_path):
     out = tmp_path / "r"
-    cfg = load_config(RetrainRun, None, [
+    cfg = make_config(RetrainRun, None, [
         f"data.root={tiny_fashion_mnist}", f"run.out_dir={out}", "retrain.arch=0-0-0-0-0", "retrain.epochs=2",
         "retrain.opt=sgd", "retrain.lr=1e-9", "retrain.warmup_epochs=0", "retrain.ema_decay=0", "data.batch_size=32",
         "data.val_fraction=0.2", "run.quiet=true", "run.threads=1"])
@@ -74,7 +75,7 @@ def test_a_retrain_that_cannot_learn_says_so_in_its_log_and_result(tiny_fashion_
 
 def test_a_search_whose_supernet_cannot_learn_says_so_in_its_log_and_result(tiny_fashion_mnist, tmp_path):
     out = tmp_path / "s"
-    cfg = load_config(SearchRun, None, [
+    cfg = make_config(SearchRun, None, [
         f"data.root={tiny_fashion_mnist}", f"run.out_dir={out}", "data.batch_size=32", "data.val_fraction=0.2",
         "data.train_per_class=null", "search.algorithm=spos", "search.epochs=2", "search.warmup_epochs=0",
         "search.lr=1e-9", "search.val_images=60", "search.bn_batches=1", "search.candidates=2",

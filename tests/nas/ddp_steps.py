@@ -17,7 +17,8 @@ from pathlib import Path
 
 import torch
 
-from cream.config import SearchRun, load_config
+from cream.assemble import make_config
+from cream.config import SearchRun
 from cream.engine.context import setup_context
 from cream.engine.rundir import RunDir
 from cream.nas import trainer
@@ -26,7 +27,7 @@ from cream.nas.selection import select_final
 
 
 def start_search(overrides: list[str], strategy=None) -> trainer.SupernetSearch:
-    cfg = load_config(SearchRun, None, overrides)
+    cfg = make_config(SearchRun, None, overrides)
     Path(cfg.run.out_dir).mkdir(parents=True, exist_ok=True)
     return trainer.SupernetSearch(cfg, setup_context(cfg.run), RunDir(cfg.run.out_dir, trainer.OUTPUTS),
                                   strategy=strategy)

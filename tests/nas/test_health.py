@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from cream.config import SearchRun, load_config
+from cream.assemble import make_config
+from cream.config import SearchRun
 from cream.nas.health import ranking_warnings
 from cream.nas.trainer import run_search
 
@@ -28,7 +29,7 @@ def test_warnings_name_the_problem_and_the_fix(best, classes, probe, expected):
 
 def test_a_search_too_short_to_rank_says_so_in_the_log_and_result(tiny_fashion_mnist, tmp_path):
     out = tmp_path / "short"
-    cfg = load_config(SearchRun, None, [
+    cfg = make_config(SearchRun, None, [
         f"data.root={tiny_fashion_mnist}", f"run.out_dir={out}", "data.batch_size=32", "data.val_fraction=0.2",
         "search.algorithm=spos", "search.epochs=1", "search.warmup_epochs=0", "search.val_images=60",
         "search.bn_batches=1", "search.candidates=2", "search.probe_steps=60", "search.lr=0.5",

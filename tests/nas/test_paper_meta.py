@@ -9,8 +9,10 @@ import torch
 import torch.nn.functional as F
 
 from cream.nas.board import PrioritizedBoard
+from cream.nas.distill import cream_loss, kd_loss
 from cream.nas.meta import match_scores
 from cream.nas.paper_meta import PaperMetaLayer, paper_meta_update, paper_teacher
+from cream.nas.strategy import clear_grads
 from cream.space import Arch, NetSpec
 from cream.space.supernet import Supernet
 
@@ -134,4 +136,112 @@ def test_the_paper_meta_update_equals_the_papers_run_update():
         assert torch.allclose(p, expected[n], rtol=1e-5, atol=1e-7), n
     for ours, theirs, old in zip(layer.parameters(), ref_layer.parameters(), meta_before):
         assert not torch.equal(ours, old)
+        assert torch.allclose(ours, theirs, rtol=1e-5, atol=1e-8)
+
+
+# ---------------------------------------------------------------- one optimizer, as the paper's code
+
+
+def torch12_zero_grad(params):
+    """``optimizer.zero_grad()`` as in torch 1.2, which the paper's code ran: every gradient that exists is
+    zero-filled, none is removed (so that tensor is still stepped, by momentum and weight decay)."""
+    for p in params:
+        if p.grad is not None:
+            p.grad.detach_().zero_()
+
+
+def paper_main_step(net, layer, board, arch, x, y, optimizer):
+    """lib/core/train.py's step after the warm-up: select_teacher, (m kd + (2 - m) ce) / 2, one optimizer step."""
+    index, meta_value = paper_select_teacher(net, layer, board, arch)
+    output = net(x, arch)
+    with torch.no_grad():
+        soft_label = F.softmax(net(x, board.entries[index].arch), dim=1)
+    kd = torch.mean(torch.sum(-soft_label * F.log_softmax(output, dim=1), 1))
+    loss = (meta_value * kd + (2 - meta_value) * F.cross_entropy(output, y, label_smoothing=0.1)) / 2
+    torch12_zero_grad([*net.parameters(), *layer.parameters()])
+    loss.backward()
+    optimizer.step()
+
+
+def paper_run_update_one_optimizer(net, layer, board, arch, x, y, optimizer):
+    """MetaMatchingNetwork.run_update with the meta layer in the supernet's optimizer (its last param group):
+    ``net`` and ``layer`` take the real steps, copies from before them hold the simulated step's graph."""
+    sim, sim_layer, everything = copy.deepcopy(net), copy.deepcopy(layer), [*net.parameters(), *layer.parameters()]
+    index, meta_value = paper_select_teacher(sim, sim_layer, board, arch)
+    output = sim(x[:SLICE], arch)
+    with torch.no_grad():
+        soft_label = F.softmax(sim(x[:SLICE], board.entries[index].arch), dim=1)
+    kd = meta_value * torch.mean(torch.sum(-soft_label * F.log_softmax(output, dim=1), 1))
+    torch12_zero_grad(everything)  # calculate_1st_gradient
+    grad_1st = torch.autograd.grad(kd, sim.path_parameters(arch), create_graph=True)
+    students_weight = [-g * optimizer.param_groups[-1]["lr"] + w for w, g in zip(sim.path_parameters(arch), grad_1st)]
+    for w, g in zip(net.path_parameters(arch), grad_1st):  # update_student_weights_only
+        w.grad = g.detach().clone()
+    torch.nn.utils.clip_grad_norm_(net.path_parameters(arch), 1)
+    optimizer.step()
+    for w in net.path_parameters(arch):
+        w.grad = None
+    validation_loss = F.cross_entropy(net(x[SLICE:2 * SLICE], arch), y[SLICE:2 * SLICE], label_smoothing=0.1)
+    torch12_zero_grad(everything)  # calculate_2nd_gradient
+    grad_student_val = torch.autograd.grad(validation_loss, net.path_parameters(arch))
+    grad_teacher = torch.autograd.grad(students_weight[0], list(sim_layer.parameters()),
+                                       grad_outputs=grad_student_val[0])
+    for p, g in zip(layer.parameters(), grad_teacher):  # update_meta_weights_only
+        p.grad = g
+    torch.nn.utils.clip_grad_norm_(list(layer.parameters()), 1)
+    optimizer.step()
+    for p in layer.parameters():
+        p.grad = None
+
+
+def our_main_step(net, layer, board, arch, x, y, optimizer, meta_optimizer):
+    """Cream's step under search.fidelity=paper_code (Cream.loss, the trainer's update, Cream.after_update)."""
+    clear_grads(meta_optimizer, dense=True)
+    index, m, _ = paper_teacher(lambda images: net(images, arch), layer, board)
+    logits = net(x, arch)
+    with torch.no_grad():
+        teacher_probs = F.softmax(net(x, board.entries[index].arch), dim=1)
+    loss = cream_loss(F.cross_entropy(logits, y, label_smoothing=0.1), kd_loss(logits, teacher_probs), m)
+    clear_grads(optimizer, dense=True)
+    loss.backward()
+    optimizer.step()
+    meta_optimizer.step()
+
+
+def test_under_paper_code_each_meta_step_moves_what_the_papers_one_optimizer_moves():
+    # Two main steps on other paths first, so that ops off the meta step's path and the meta layer have momentum.
+    supernet, board, layer, arch = problem(seed=3)
+    others = [Arch.random(DEPTHS, random.Random(20 + i)) for i in range(2)]
+    assert all(a != arch for a in others)
+    x, y = torch.randn(8, 1, 32, 32), torch.tensor([0, 1, 2, 3, 3, 2, 1, 0])
+    ref_net, ref_layer = copy.deepcopy(supernet), copy.deepcopy(layer)
+    sgd = {"momentum": 0.9, "nesterov": True}
+    one = torch.optim.SGD([{"params": ref_net.parameters(), "lr": 0.5, "weight_decay": 1e-2},
+                           {"params": ref_layer.parameters(), "lr": 0.05, "weight_decay": 0.0}], **sgd)
+    opt = torch.optim.SGD(supernet.parameters(), lr=0.5, weight_decay=1e-2, **sgd)
+    meta_opt = torch.optim.SGD(layer.parameters(), lr=0.05, **sgd)  # as Cream builds it
+    for other in others:
+        paper_main_step(ref_net, ref_layer, board, other, x, y, one)
+        our_main_step(supernet, layer, board, other, x, y, opt, meta_opt)
+    before = {n: p.detach().clone() for n, p in supernet.named_parameters()}
+    path = {id(p) for p in supernet.path_parameters(arch)}
+    off_path = [n for n, p in supernet.named_parameters() if id(p) not in path and opt.state.get(p)]
+    assert off_path  # ops with momentum that the meta step's path does not use
+
+    paper_meta_update(supernet, arch, board, layer, meta_opt, opt, x, y, SLICE, meta_lr=0.05, label_smoothing=0.1,
+                      clip=1.0, dense=True, shared=True)
+    paper_run_update_one_optimizer(ref_net, ref_layer, board, arch, x, y, one)
+
+    expected = dict(ref_net.named_parameters())
+    for n, p in supernet.named_parameters():
+        assert torch.allclose(p, expected[n], rtol=1e-5, atol=1e-7), n
+    assert all(not torch.equal(before[n], dict(supernet.named_parameters())[n]) for n in off_path)
+    for ours, theirs in zip(layer.parameters(), ref_layer.parameters()):
+        assert torch.allclose(ours, theirs, rtol=1e-5, atol=1e-8)
+    # and the next main step, with the momentum the meta step left
+    paper_main_step(ref_net, ref_layer, board, arch, x, y, one)
+    our_main_step(supernet, layer, board, arch, x, y, opt, meta_opt)
+    for n, p in supernet.named_parameters():
+        assert torch.allclose(p, expected[n], rtol=1e-5, atol=1e-7), n
+    for ours, theirs in zip(layer.parameters(), ref_layer.parameters()):
         assert torch.allclose(ours, theirs, rtol=1e-5, atol=1e-8)

@@ -8,12 +8,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cream.config import SearchRun, load_config
+from cream.analysis import plots as plots_module
+from cream.analysis.plots import plot_search_run
+from cream.assemble import make_config
+from cream.config import SearchRun
 from cream.engine.context import setup_context
 from cream.engine.rundir import RunDir
-from cream.engine.signals import RunInterrupted
-from cream.errors import CreamError
-from cream.nas import trainer
+from cream.errors import CreamError, RunInterrupted
+from cream.nas import prioritized, trainer
 from cream.nas.prioritized import Cream
 from cream.nas.trainer import SupernetSearch, run_search
 from cream.space.arch import Arch
@@ -32,7 +34,7 @@ def tiny_overrides(root, out, *overrides):
 
 
 def tiny_config(root, out, *overrides):
-    return load_config(SearchRun, None, tiny_overrides(root, out, *overrides))
+    return make_config(SearchRun, None, tiny_overrides(root, out, *overrides))
 
 
 def comparable(result):
@@ -48,8 +50,11 @@ def test_cream_search_end_to_end_writes_readable_results(tiny_fashion_mnist, tmp
     assert 0 <= result["flops"] <= 8 and len(result["board"]) == 3
     assert result["counters"]["meta_updates"] > 0
     assert result["history"][-1]["distill_fraction"] > 0.5 and result["history"][0]["distill_fraction"] == 0
-    for name in ("result.json", "summary.csv", "search.png", "search.log", "config.yaml", "last.pth"):
+    for name in ("result.json", "summary.csv", "search.log", "config.yaml", "last.pth"):
         assert (out / name).is_file(), name
+    assert not (out / "search.png").exists()  # drawn above the trainer, by cream.search, from what the run keeps
+    plot_search_run(out, result)
+    assert (out / "search.png").stat().st_size > 10_000
     assert list((out / "tensorboard").iterdir())
     assert json.loads((out / "result.json").read_text())["arch"] == result["arch"]
     again = run_search(tiny_config(tiny_fashion_mnist, out))  # a finished run is reported, not redone
@@ -254,9 +259,13 @@ def test_a_paper_code_step_equals_the_papers_step_rewritten_in_plain_torch(make_
     assert torch.allclose(new.soft_labels, soft_label[:s.slice_size], rtol=1e-5, atol=1e-7)
 
 
-def test_the_paper_codes_meta_update_runs_every_n_batches_of_an_epoch_but_its_first(make_search):
+def test_the_paper_codes_meta_update_runs_every_n_batches_of_an_epoch_but_its_first(make_search, monkeypatch):
     # MetaMatchingNetwork.isUpdate: batch_idx > 0 and batch_idx % UPDATE_ITER == 0, batch_idx counted per epoch
     search = make_search("search.fidelity=paper_code", "search.meta_update_every=3")
+    shared = []  # and its optimizers step as one (tests/nas/test_paper_meta.py holds that equal to the paper's)
+    real_update = prioritized.paper_meta_update
+    monkeypatch.setattr(prioritized, "paper_meta_update",
+                        lambda *args, **kwargs: shared.append(kwargs["shared"]) or real_update(*args, **kwargs))
     batches = search.data.train.batches(0)
     fill_board(search, batches, 1)
     epoch_steps, updated = search.steps_per_epoch, []
@@ -266,7 +275,7 @@ def test_the_paper_codes_meta_update_runs_every_n_batches_of_an_epoch_but_its_fi
         before = search.counters["meta_updates"]
         search.train_step(1, *next(batches))
         updated.append(search.counters["meta_updates"] - before)
-    assert updated == [0, 0, 1, 0]
+    assert updated == [0, 0, 1, 0] and shared == [True]
 
 
 @pytest.mark.parametrize("labels", ["own", "teacher"])
@@ -386,7 +395,6 @@ def test_the_ema_follows_every_step_survives_a_resume_and_is_what_final_selectio
         return real_select(net, *args, **kwargs)
 
     monkeypatch.setattr(trainer, "select_final", spy_select)
-    monkeypatch.setattr(trainer, "plot_search", lambda *args: None)  # not under test; saves a second
     with pytest.raises(RunInterrupted):
         run_search(tiny_config(tiny_fashion_mnist, out, *config), strategy=RecordingCream)
     run_search(tiny_config(tiny_fashion_mnist, out, *config), strategy=RecordingCream)
@@ -436,8 +444,6 @@ def test_bad_input_is_a_clear_error(tiny_fashion_mnist, tmp_path, overrides, mes
 def test_a_latency_budget_bounds_the_search_its_board_and_its_pick(tiny_fashion_mnist, tmp_path, monkeypatch):
     # Op 5 takes 3 ms, the others 1 ms, fixed parts 1 ms: 8 blocks with f fives take 9 + 2f ms, in [13, 19] for 2..5.
     table = write_table(tmp_path / "t.json", block_ms=lambda s, b, op: 3.0 if op == 5 else 1.0, fixed=(0.25,) * 4)
-    plots = []
-    monkeypatch.setattr(trainer, "plot_search", lambda *args: plots.append(args))
     out = tmp_path / "lat"
     result = run_search(tiny_config(tiny_fashion_mnist, out, f"space.latency_table={table}", "space.latency_min=13",
                                     "space.latency_max=19", "space.depths=[1,1,2,2,2]", "search.max_redraws=200"))
@@ -451,6 +457,9 @@ def test_a_latency_budget_bounds_the_search_its_board_and_its_pick(tiny_fashion_
     board = ckpt["board"]["entries"]
     assert board and all(e["cost"] == 9 + 2 * e["arch"].count("5") for e in board)  # ties break on latency
     assert {x for x, _ in ckpt["cloud"]} <= {13, 15, 17, 19}
+    plots = []
+    monkeypatch.setattr(plots_module, "plot_search", lambda *args: plots.append(args))
+    plots_module.plot_search_run(out, result)  # search.png, as cream.search draws it after the run
     (_, cloud, board_rows, chosen, _, title, x_key, x_label), = plots
     assert x_key == "latency_ms" and x_label.startswith("predicted latency (ms, cpu")
     assert chosen["arch"] == result["arch"] and board_rows == result["board"] and cloud == ckpt["cloud"]

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cream.assemble import make_config
 from cream.cli import main
-from cream.config import RetrainRun, SearchRun, load_config
+from cream.config import RetrainRun, SearchRun
 from cream.data.fashion_mnist import read_idx
 from cream.errors import CreamError
 from cream.space import Arch, NetSpec
@@ -78,7 +79,7 @@ value_text = st.one_of(
 @given(st.sampled_from(all_keys(SearchRun) + all_keys(RetrainRun) + ["search.nope", "nope", "run", ".x", "a.b.c"]),
        value_text, st.sampled_from([SearchRun, RetrainRun]))
 def test_any_config_override(key, value, cls):
-    works_or_one_line_error(load_config, cls, None, [f"{key}={value}"])
+    works_or_one_line_error(make_config, cls, None, [f"{key}={value}"])
 
 
 @settings(max_examples=25, deadline=None)

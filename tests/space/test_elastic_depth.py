@@ -5,7 +5,8 @@ from collections import Counter
 
 import pytest
 
-from cream.config import SearchRun, load_config
+from cream.assemble import make_config
+from cream.config import SearchRun
 from cream.nas.sampler import PathSampler
 from cream.space import Arch, NetSpec
 from cream.space.budget import plan_from_config, plan_space
@@ -53,6 +54,6 @@ def test_without_elastic_depth_every_path_has_the_plans_depths():
 
 def test_the_config_key_reaches_the_plan():
     for value in (False, True):
-        cfg = load_config(SearchRun, None, [f"space.elastic_depth={str(value).lower()}"])
+        cfg = make_config(SearchRun, None, [f"space.elastic_depth={str(value).lower()}"])
         assert plan_from_config(cfg.space).elastic_depth is value
 

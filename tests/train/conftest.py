@@ -10,7 +10,8 @@ import argparse
 
 import torch
 
-from cream.config import SearchRun, load_config, to_dict
+from cream.assemble import make_config
+from cream.config import SearchRun, to_dict
 from cream.space.net import NetSpec
 from cream.space.supernet import Supernet
 
@@ -35,7 +36,7 @@ def released_checkpoint(path, net, prefix="module.", ema_only=False):
 def search_checkpoint(path, data_root, depths=(2, 2, 3, 2, 2), sharing=None):
     """A search's last.pth (a freshly initialised supernet) in the layout ``cream search`` writes (``sharing``
     None: as written before space.sharing existed, without the key)."""
-    cfg = load_config(SearchRun, None, [f"data.root={data_root}", "data.batch_size=32", "data.val_fraction=0.2"])
+    cfg = make_config(SearchRun, None, [f"data.root={data_root}", "data.batch_size=32", "data.val_fraction=0.2"])
     spec = NetSpec.from_config(cfg.space)
     torch.manual_seed(0)
     supernet = Supernet(spec, depths, sharing or "independent")

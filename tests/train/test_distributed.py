@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from cream.config import RetrainRun, load_config, preset_path
+from cream.assemble import make_config
+from cream.config import RetrainRun
 from cream.data import build_data
 from cream.engine.context import setup_context
 from cream.space import Arch, NetSpec
@@ -33,7 +34,7 @@ def test_two_process_gloo_retrain_runs_end_to_end(tiny_fashion_mnist, tmp_path):
     result = json.loads((out / "result.json").read_text())
     assert len(result["history"]) == 2 and result["history"][0]["images_per_s"] > 0
     # 240 train images, 16 per process per step, 2 processes: 7 steps per epoch; lr scaled to the total batch 32
-    recipe = load_config(RetrainRun, preset_path("retrain", "fashion_mnist")).retrain
+    recipe = make_config(RetrainRun, "fashion_mnist").retrain
     log = (out / "retrain.log").read_text()
     assert f"2 epochs of 7 steps, batch 16x2, {recipe.opt} lr {scaled_lr(recipe, 32):g}," in log
 
@@ -42,7 +43,7 @@ def child_steps(overrides: list[str], batches) -> dict:
     """Retraining steps on each process's share of the given full batches (rank r takes the r-th of ``world``
     equal parts), with BatchNorm on its running statistics (see the test below); the weights, EMA and meter after.
     """
-    cfg = load_config(RetrainRun, preset_path("retrain", "fashion_mnist"), overrides)
+    cfg = make_config(RetrainRun, "fashion_mnist", overrides)
     ctx = setup_context(cfg.run)
     spec = NetSpec.from_config(cfg.space)
     seed_everything(cfg.run.seed)
@@ -70,7 +71,7 @@ def test_two_processes_of_16_images_retrain_like_one_process_of_32(tiny_fashion_
     the whole batch in one. With that out of play the runs must match: gradients averaged over the processes, the
     learning rate scaled to the total batch, the same EMA, and loss and accuracy summed over both halves.
     """
-    cfg = load_config(RetrainRun, preset_path("retrain", "fashion_mnist"), retrain_overrides(tiny_fashion_mnist, 32))
+    cfg = make_config(RetrainRun, "fashion_mnist", retrain_overrides(tiny_fashion_mnist, 32))
     net_spec = NetSpec.from_config(cfg.space)
     data = build_data(cfg.data, net_spec.resolution, net_spec.in_chans, "retrain")
     batches = list(itertools.islice(data.train.batches(0), 3))

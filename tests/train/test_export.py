@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
+from cream import api
 from cream.config import DataConfig
 from cream.data import build_data
 from cream.engine.context import RunContext
@@ -19,14 +20,18 @@ from cream.space.arch import Arch
 from cream.space.net import NetSpec, build_child
 from cream.space.supernet import Supernet
 from cream.train import export
-from cream.train.export import export_model, output_stem
-from cream.train.tester import evaluate_checkpoint
+from cream.train.export import output_stem
 from cream.train.weights import read_weights
 from tests.train.conftest import ONE_THREAD, released_checkpoint, search_checkpoint
 
 ARCH = "3-3-3-3-3"
 SPEC = NetSpec(resolution=28, in_chans=1, num_classes=10)
 RTOL = 1e-4  # of the largest |logit|: float32 reordering moves logits by about 1e-6 of it, a wrong export by far more
+
+
+def export_result(*args, **kwargs) -> dict:
+    """``cream.export``'s result as a dict."""
+    return vars(api.export(*args, **kwargs))
 
 
 @pytest.fixture(autouse=True)
@@ -62,7 +67,7 @@ def released(trained, tmp_path):
 
 def export_one(released, fmt) -> str:
     """Export the released checkpoint to ``fmt``; the path written."""
-    result = export_model(str(released[1]), arch=ARCH, resolution=28, formats=[fmt], overrides=[ONE_THREAD])
+    result = export_result(str(released[1]), arch=ARCH, resolution=28, formats=[fmt], overrides=[ONE_THREAD])
     written = result["files"][fmt]
     assert result["weights"] == "ema" and written["max_abs_diff"] <= RTOL * written["logit_scale"]
     assert result["arch"] == ARCH and result["net"] == SPEC.to_json()
@@ -110,10 +115,9 @@ def test_safetensors_match_pytorch_carry_the_architecture_and_cream_test_reads_t
     weights = read_weights(path)
     assert weights.arch == ARCH and weights.net["resolution"] == 28 and list(weights.sets) == ["ema"]
     quick = [ONE_THREAD, "test.latency_batch=4", "test.latency_repeats=2", "test.latency_warmup=0"]
-    original = evaluate_checkpoint(str(released[1]), arch=ARCH, resolution=28, data=str(tiny_fashion_mnist),
-                                   overrides=quick)
-    back = evaluate_checkpoint(path, data=str(tiny_fashion_mnist), overrides=quick)
-    assert back["results"] == original["results"] and back["arch"] == ARCH
+    original = api.test(str(released[1]), arch=ARCH, resolution=28, data=str(tiny_fashion_mnist), overrides=quick)
+    back = api.test(path, data=str(tiny_fashion_mnist), overrides=quick)
+    assert back.results == original.results and back.arch == ARCH
 
 
 @pytest.mark.parametrize("fmt, writer", [("torchscript", "write_torchscript"),
@@ -130,7 +134,7 @@ def test_the_export_check_refuses_halved_logits_even_when_they_are_tiny(fmt, wri
 
     monkeypatch.setattr(export, writer, write_halved)
     with pytest.raises(CreamError, match=f"the {fmt} export .* differs from PyTorch"):
-        export_model(str(path), arch=ARCH, resolution=28, formats=[fmt], overrides=[ONE_THREAD])
+        export_result(str(path), arch=ARCH, resolution=28, formats=[fmt], overrides=[ONE_THREAD])
 
 
 def test_the_export_check_also_runs_a_single_image(tmp_path, monkeypatch):
@@ -146,7 +150,7 @@ def test_the_export_check_also_runs_a_single_image(tmp_path, monkeypatch):
 
     monkeypatch.setattr(export, "write_safetensors_checked", write_wrong_on_one_image)
     with pytest.raises(CreamError, match="the safetensors export .* differs from PyTorch"):
-        export_model(str(path), arch=ARCH, formats=["safetensors"], overrides=[ONE_THREAD])
+        export_result(str(path), arch=ARCH, formats=["safetensors"], overrides=[ONE_THREAD])
 
 
 def test_an_exact_export_passes_even_when_every_logit_is_zero(tmp_path):
@@ -157,7 +161,7 @@ def test_an_exact_export_passes_even_when_every_logit_is_zero(tmp_path):
         net.classifier.weight.zero_()
         net.classifier.bias.zero_()
     path = released_checkpoint(tmp_path / "zero.pth.tar", net)
-    result = export_model(str(path), arch=ARCH, formats=["safetensors"], overrides=[ONE_THREAD])
+    result = export_result(str(path), arch=ARCH, formats=["safetensors"], overrides=[ONE_THREAD])
     assert result["files"]["safetensors"]["logit_scale"] == 0 and result["files"]["safetensors"]["max_abs_diff"] == 0
 
 
@@ -166,7 +170,7 @@ def test_the_check_batch_is_fixed_and_out_may_name_a_new_folder(tmp_path):
     path = released_checkpoint(tmp_path / "fresh.pth.tar", build_child(Arch.parse(ARCH), SPEC).eval())
     scales = []
     for out in (tmp_path / "first", tmp_path / "new" / "folder" / "second"):
-        result = export_model(str(path), arch=ARCH, formats=["safetensors"], out=str(out), overrides=[ONE_THREAD])
+        result = export_result(str(path), arch=ARCH, formats=["safetensors"], out=str(out), overrides=[ONE_THREAD])
         assert result["files"]["safetensors"]["path"] == f"{out}.safetensors"
         scales.append(result["files"]["safetensors"]["logit_scale"])
     assert scales[0] == scales[1]  # the same images each time, not whatever the global RNG holds
@@ -182,7 +186,7 @@ def test_a_safetensors_file_that_does_not_read_back_into_the_net_is_refused_nami
 
     monkeypatch.setattr(export, "write_safetensors", write_without_classifier_bias)
     with pytest.raises(CreamError) as info:
-        export_model(str(path), arch=ARCH, formats=["safetensors"], overrides=[ONE_THREAD])
+        export_result(str(path), arch=ARCH, formats=["safetensors"], overrides=[ONE_THREAD])
     message = str(info.value)
     assert message.startswith(f"{tmp_path / 'fresh.safetensors'} does not fit the model")
     assert "missing classifier.bias" in message and message.endswith("; the file was just written; report it")
@@ -205,7 +209,7 @@ def path_with_recalibrated_bn(ckpt, arch: str, root, resolution: int, bn_batches
 def test_a_supernet_path_is_exported_with_recalibrated_batchnorm(tiny_fashion_mnist, tmp_path):
     ckpt = search_checkpoint(tmp_path / "last.pth", tiny_fashion_mnist)
     arch = "12-3-104-5-32"
-    result = export_model(supernet=str(ckpt), arch=arch, formats=["safetensors"],
+    result = export_result(supernet=str(ckpt), arch=arch, formats=["safetensors"],
                           overrides=[ONE_THREAD, "export.bn_batches=2"])
     path = tmp_path / f"path-{arch}.safetensors"
     assert result["files"]["safetensors"]["path"] == str(path) and result["weights"] == "plain"
@@ -222,7 +226,7 @@ def test_a_supernet_path_is_exported_with_recalibrated_batchnorm(tiny_fashion_mn
 def test_a_supernet_path_at_another_resolution_is_recalibrated_on_images_of_that_size_in_the_runs_order(
         tiny_fashion_mnist, tmp_path):
     ckpt = search_checkpoint(tmp_path / "last.pth", tiny_fashion_mnist)
-    result = export_model(supernet=str(ckpt), arch=ARCH, resolution=32, formats=["safetensors"],
+    result = export_result(supernet=str(ckpt), arch=ARCH, resolution=32, formats=["safetensors"],
                           overrides=[ONE_THREAD, "run.seed=3", "export.bn_batches=1"])
     assert result["net"]["resolution"] == 32
     exported = read_weights(result["files"]["safetensors"]["path"])
@@ -239,7 +243,7 @@ def test_a_supernet_path_is_exported_from_the_ema_weights_unless_plain_ones_are_
     saved["ema"] = {k: v + 1 if v.is_floating_point() else v for k, v in saved["supernet"].items()}
     torch.save(saved, ckpt)
     for plain, which in ((False, "ema"), (True, "plain")):
-        result = export_model(supernet=str(ckpt), arch=ARCH, formats=["safetensors"], plain=plain,
+        result = export_result(supernet=str(ckpt), arch=ARCH, formats=["safetensors"], plain=plain,
                               out=str(tmp_path / which), overrides=[ONE_THREAD, "export.bn_batches=1"])
         assert result["weights"] == which
         exported = read_weights(tmp_path / f"{which}.safetensors").sets[which]
@@ -251,7 +255,7 @@ def test_a_supernet_path_needs_data_with_the_supernets_classes(tiny_fashion_mnis
     ckpt = search_checkpoint(tmp_path / "last.pth", tiny_fashion_mnist)
     with pytest.raises(CreamError, match="^the supernet has 10 classes but the data has 3; point --data at the "
                                          "dataset it was trained on$"):
-        export_model(supernet=str(ckpt), arch=ARCH, formats=["safetensors"],
+        export_result(supernet=str(ckpt), arch=ARCH, formats=["safetensors"],
                      overrides=[ONE_THREAD, "data.classes=[0,1,2]"])
 
 
@@ -260,7 +264,7 @@ def inputs(tmp_path_factory):
     """A search checkpoint, a released checkpoint and an exported .safetensors."""
     folder = tmp_path_factory.mktemp("inputs")
     released = released_checkpoint(folder / "r.pth.tar", build_child(Arch.parse(ARCH), SPEC))
-    export_model(str(released), arch=ARCH, formats=["safetensors"], out=str(folder / "m"), overrides=[ONE_THREAD])
+    export_result(str(released), arch=ARCH, formats=["safetensors"], out=str(folder / "m"), overrides=[ONE_THREAD])
     return {"SUPERNET": search_checkpoint(folder / "last.pth", folder), "RELEASED": released,
             "SAFETENSORS": folder / "m.safetensors"}
 
@@ -280,20 +284,21 @@ def inputs(tmp_path_factory):
 def test_bad_export_requests_are_one_line_errors(inputs, keys, message):
     keys = {k: str(inputs.get(v, v)) if isinstance(v, str) else v for k, v in keys.items()}
     with pytest.raises(CreamError, match=message) as info:
-        export_model(**keys, overrides=[ONE_THREAD])
+        export_result(**keys, overrides=[ONE_THREAD])
     assert "\n" not in str(info.value)
 
 
 def test_data_says_where_a_supernets_images_are_when_the_search_read_them_elsewhere(inputs, tiny_fashion_mnist,
                                                                                     tmp_path):
     # The search checkpoint of ``inputs`` names a data folder without images; --data points at real ones.
-    result = export_model(supernet=str(inputs["SUPERNET"]), arch=ARCH, formats=["safetensors"], out=str(tmp_path / "m"),
-                          data=str(tiny_fashion_mnist), overrides=[ONE_THREAD, "export.bn_batches=1"])
+    result = export_result(supernet=str(inputs["SUPERNET"]), arch=ARCH, formats=["safetensors"],
+                           out=str(tmp_path / "m"), data=str(tiny_fashion_mnist),
+                           overrides=[ONE_THREAD, "export.bn_batches=1"])
     assert result["files"]["safetensors"]["path"] == str(tmp_path / "m.safetensors")
 
 
 def test_plain_exports_the_plain_weights_of_a_checkpoint_that_has_ema_ones(inputs, tmp_path):
-    result = export_model(str(inputs["RELEASED"]), arch=ARCH, formats=["safetensors"], plain=True,
+    result = export_result(str(inputs["RELEASED"]), arch=ARCH, formats=["safetensors"], plain=True,
                           out=str(tmp_path / "p"), overrides=[ONE_THREAD])
     assert result["weights"] == "plain"
     plain = read_weights(tmp_path / "p.safetensors").sets["plain"]  # released_checkpoint's plain set is all zeros

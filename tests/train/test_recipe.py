@@ -6,7 +6,8 @@ from timm.data import Mixup
 from timm.optim import RMSpropTF
 from timm.utils import ModelEmaV3
 
-from cream.config import RetrainConfig, RetrainRun, load_config, preset_path
+from cream.assemble import make_config
+from cream.config import RetrainConfig, RetrainRun
 from cream.errors import CreamError
 from cream.train.recipe import create_ema, create_mixup, create_optimizer, create_scheduler, scaled_lr
 
@@ -20,7 +21,7 @@ def lr_at(scheduler, epoch: int) -> float:
 
 @pytest.mark.parametrize("name", PAPER)
 def test_paper_presets_build_the_papers_optimizer_and_schedule(name):
-    cfg = load_config(RetrainRun, preset_path("retrain", name))
+    cfg = make_config(RetrainRun, name)
     r = cfg.retrain
     assert r.arch == f"cream_{name}" and r.epochs == 500 and cfg.data.batch_size == 128
     assert cfg.space.drop_rate == 0.2 and r.ema_decay == 0.9999 and r.label_smoothing == 0.1
@@ -47,7 +48,7 @@ def test_paper_presets_build_the_papers_optimizer_and_schedule(name):
 
 
 def test_lr_scales_with_the_total_batch_and_a_per_step_schedule_moves_within_epochs():
-    r = load_config(RetrainRun, None, ["retrain.sched=cosine", "retrain.sched_per=step", "retrain.epochs=2",
+    r = make_config(RetrainRun, None, ["retrain.sched=cosine", "retrain.sched_per=step", "retrain.epochs=2",
                                        "retrain.warmup_epochs=0.5", "retrain.lr=0.4", "retrain.lr_batch=256",
                                        "retrain.min_lr=0", "retrain.opt=sgd"]).retrain
     assert scaled_lr(r, 128) == pytest.approx(0.2)

@@ -3,6 +3,7 @@ import json
 import pytest
 import torch
 
+from cream import api
 from cream.config import DataConfig
 from cream.data import build_data
 from cream.engine.context import RunContext
@@ -11,7 +12,6 @@ from cream.errors import CreamError
 from cream.space.arch import Arch
 from cream.space.flops import count_macs, count_params
 from cream.space.net import NetSpec, build_child
-from cream.train.tester import evaluate_checkpoint
 from tests.latency_tables import FM_NET, write_table
 from tests.train.conftest import ONE_THREAD, released_checkpoint
 
@@ -20,11 +20,16 @@ RELEASED_SPEC = NetSpec(resolution=28, in_chans=1, num_classes=10)  # released m
 QUICK = [ONE_THREAD, "test.latency_batch=8", "test.latency_repeats=3", "test.latency_warmup=1"]
 
 
+def report_of(*args, **kwargs) -> dict:
+    """``cream.test``'s result as the dict test.json holds (and ``written_to``)."""
+    return vars(api.test(*args, **kwargs))
+
+
 def test_a_released_checkpoint_is_tested_with_ema_and_plain_weights(tiny_fashion_mnist, tmp_path):
     torch.manual_seed(0)
     net = build_child(Arch.parse(ARCH), RELEASED_SPEC).eval()
     path = released_checkpoint(tmp_path / "cream_tiny.pth.tar", net)
-    report = evaluate_checkpoint(str(path), arch=ARCH, resolution=28, plain=True, data=str(tiny_fashion_mnist),
+    report = report_of(str(path), arch=ARCH, resolution=28, plain=True, data=str(tiny_fashion_mnist),
                                  overrides=QUICK)
     data = build_data(DataConfig(root=str(tiny_fashion_mnist)), 28, 1, "test")
     expected = evaluate(net, data.val, RunContext(torch.device("cpu")))
@@ -43,7 +48,7 @@ def test_a_released_checkpoint_is_tested_with_ema_and_plain_weights(tiny_fashion
 def test_the_ema_alone_is_tested_unless_plain_is_asked_and_out_moves_test_json(tiny_fashion_mnist, tmp_path):
     path = released_checkpoint(tmp_path / "c.pth.tar", build_child(Arch.parse(ARCH), RELEASED_SPEC))
     out = tmp_path / "reports" / "c.json"
-    report = evaluate_checkpoint(str(path), arch=ARCH, resolution=28, out=str(out), data=str(tiny_fashion_mnist),
+    report = report_of(str(path), arch=ARCH, resolution=28, out=str(out), data=str(tiny_fashion_mnist),
                                  overrides=QUICK)
     assert list(report["results"]) == ["ema"] and out.is_file() and not (tmp_path / "test.json").exists()
 
@@ -52,14 +57,14 @@ def test_a_latency_table_adds_its_prediction_beside_a_measurement_at_its_batch(t
     path = released_checkpoint(tmp_path / "c.pth.tar", build_child(Arch.parse(ARCH), RELEASED_SPEC))
     table = write_table(tmp_path / "t.json", block_ms=lambda s, b, op: op / 4, fixed=(0.25,) * 4, batch=3,
                         net={**FM_NET, "width": 1.0})
-    report = evaluate_checkpoint(str(path), arch=ARCH, resolution=28, latency_table=str(table),
+    report = report_of(str(path), arch=ARCH, resolution=28, latency_table=str(table),
                                  data=str(tiny_fashion_mnist), overrides=QUICK)
     got = report["latency_table"]
     assert got["predicted_ms"] == 4.75  # 1 ms of fixed parts and five k5e6 blocks (op 3) at 0.75 ms
     assert (got["file"], got["batch"], got["threads"]) == (str(table), 3, 1) and got["measured_ms"] > 0
     with pytest.raises(CreamError, match=r"was made for width 0.5 \(this run: 1.0\); make one for this run with: "
                                          r"cream latency-table --device cpu --resolution 28 --in-chans 1 "):
-        evaluate_checkpoint(str(path), arch=ARCH, resolution=28, latency_table=str(write_table(tmp_path / "fm.json")),
+        report_of(str(path), arch=ARCH, resolution=28, latency_table=str(write_table(tmp_path / "fm.json")),
                             data=str(tiny_fashion_mnist), overrides=QUICK)
 
 
@@ -75,7 +80,7 @@ def test_bad_checkpoints_are_one_line_errors(tiny_fashion_mnist, tmp_path, keys,
     path = released_checkpoint(tmp_path / "c.pth.tar", net)
     keys = {"checkpoint": str(path), **keys} if "checkpoint" not in keys and keys else keys
     with pytest.raises(CreamError, match=message) as info:
-        evaluate_checkpoint(**keys, data=str(tiny_fashion_mnist), overrides=QUICK)
+        report_of(**keys, data=str(tiny_fashion_mnist), overrides=QUICK)
     assert "\n" not in str(info.value)
     with pytest.raises(CreamError, match="cream test needs --checkpoint PATH .* or --data DIR to test runs/retrain/"):
-        evaluate_checkpoint(overrides=QUICK)
+        report_of(overrides=QUICK)

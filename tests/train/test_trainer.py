@@ -6,11 +6,11 @@ import signal
 import pytest
 import torch
 
-from cream.config import RetrainConfig, RetrainRun, SpaceConfig, load_config
+from cream.assemble import make_config
+from cream.config import RetrainConfig, RetrainRun, SpaceConfig
 from cream.data import build_data
 from cream.engine.context import RunContext
-from cream.engine.signals import RunInterrupted
-from cream.errors import CreamError
+from cream.errors import CreamError, RunInterrupted
 from cream.space.arch import Arch
 from cream.space.net import NetSpec, build_child
 from cream.train import trainer
@@ -24,7 +24,7 @@ CPU = RunContext(torch.device("cpu"))
 
 
 def tiny_config(root, out, *overrides):
-    return load_config(RetrainRun, None, [
+    return make_config(RetrainRun, None, [
         f"data.root={root}", f"run.out_dir={out}", f"retrain.arch={ARCH}", "data.batch_size=32",
         "data.eval_batch_size=64", "data.val_fraction=0.2", "retrain.epochs=3", "retrain.opt=sgd", "retrain.lr=1.0",
         "retrain.sched_per=step", "retrain.warmup_epochs=0.5", "retrain.ema_decay=0.9", "run.quiet=true",
@@ -112,7 +112,7 @@ def test_a_stop_at_the_last_step_of_an_epoch_still_evaluates_that_epoch_on_resum
 def test_train_from_scratch_on_an_image_folder_writes_nothing(tmp_path, monkeypatch):
     root = make_image_tree(tmp_path / "tree", per_class=8)
     monkeypatch.chdir(tmp_path)
-    cfg = load_config(RetrainRun, None, [f"data.root={root}", "data.dataset=imagefolder", "data.batch_size=8",
+    cfg = make_config(RetrainRun, None, [f"data.root={root}", "data.dataset=imagefolder", "data.batch_size=8",
                                          "data.workers=0", "space.in_chans=3", "space.num_classes=3",
                                          "space.resolution=32"])
     data = build_data(cfg.data, 32, 3, "retrain", seed=0)
@@ -129,7 +129,7 @@ def test_train_from_scratch_on_an_image_folder_writes_nothing(tmp_path, monkeypa
 
 @pytest.mark.skipif(not FASHION_MNIST.is_dir(), reason="needs the Fashion-MNIST dataset")
 def test_train_from_scratch_learns_a_fashion_mnist_subset():
-    cfg = load_config(RetrainRun, None, ["data.train_per_class=60", "data.val_per_class=30", "data.batch_size=40"])
+    cfg = make_config(RetrainRun, None, ["data.train_per_class=60", "data.val_per_class=30", "data.batch_size=40"])
     data = build_data(cfg.data, 28, 1, "retrain", seed=0)
     spec = NetSpec(resolution=28, in_chans=1, num_classes=10, width=0.5)
     recipe = RetrainConfig(epochs=3, opt="sgd", lr=0.8, lr_batch=1024, sched_per="step", warmup_epochs=0.5,

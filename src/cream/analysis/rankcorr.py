@@ -29,6 +29,7 @@ from cream.analysis.plots import plot_rank_correlation
 from cream.analysis.stats import bootstrap_tau, fmt, rank_correlation, seed_noise
 from cream.config import RankCorrRun, to_dict
 from cream.data import build_data
+from cream.engine.checkpoint import read_search_checkpoint
 from cream.engine.context import setup_context
 from cream.engine.logs import json_number, versions, write_text_atomic
 from cream.engine.rundir import RESUMABLE_CHANGES, check_same_config
@@ -39,7 +40,7 @@ from cream.space.arch import Arch
 from cream.space.budget import plan_space
 from cream.space.supernet import Supernet
 from cream.train.trainer import train_from_scratch
-from cream.train.weights import load_supernet, read_search_checkpoint
+from cream.train.weights import load_supernet
 
 STUDY, PATHS, REPORT = "study.json", "paths.txt", "rankcorr.json"
 RESULTS_GLOB = "results-*-of-*.jsonl"

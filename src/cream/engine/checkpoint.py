@@ -16,6 +16,10 @@ import torch
 from cream.errors import CreamError
 
 
+class UnsafeCheckpoint(CreamError):
+    """A pickle that holds Python objects besides tensors and plain data (loading it could run code)."""
+
+
 def save_atomic(obj, path: str | Path, keep_previous: bool = True) -> None:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
@@ -42,7 +46,7 @@ def load_checkpoint(path: str | Path) -> dict:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         if "Weights only load failed" in str(e) or "Unsupported" in str(e):
-            raise CreamError(f"checkpoint {path} holds Python objects that could run code; refusing to load it "
+            raise UnsafeCheckpoint(f"checkpoint {path} holds Python objects that could run code; refusing to load it "
                              "(only tensors and plain data are accepted)") from None
         raise CreamError(f"checkpoint {path} is truncated or corrupt ({_first_line(e)})") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
@@ -50,6 +54,17 @@ def load_checkpoint(path: str | Path) -> dict:
     if not isinstance(obj, dict):
         raise CreamError(f"checkpoint {path} holds a {type(obj).__name__}, not a dict of weights")
     return obj
+
+
+def read_search_checkpoint(path: str | Path, fix: str = "give the last.pth of a `cream search` run") -> dict:
+    """A search run's last.pth, checked to hold a supernet with its layout, depths and config."""
+    try:
+        ckpt = load_checkpoint(path)
+    except UnsafeCheckpoint:  # ours hold plain data only: e.g. a released one, with its training script's objects
+        ckpt = {}
+    if ckpt.get("kind") != "cream-search" or not {"supernet", "net", "depths", "config"} <= ckpt.keys():
+        raise CreamError(f"{path} is not a search checkpoint (the last.pth of `cream search`); {fix}")
+    return ckpt
 
 
 def load_latest(path: str | Path, log=print) -> dict | None:

@@ -19,8 +19,8 @@ from cream.engine.context import RunContext
 from cream.engine.health import new_warnings
 from cream.engine.logs import RunLog, versions, write_text_atomic
 from cream.engine.rundir import RunDir, check_same_config, claimed_run, finished_result
-from cream.engine.signals import RunInterrupted, StopRequest
-from cream.errors import CreamError
+from cream.engine.signals import StopRequest
+from cream.errors import CreamError, RunInterrupted
 
 CHECKPOINT = "last.pth"
 _NOT_LOADED = object()

@@ -4,12 +4,6 @@ from __future__ import annotations
 
 import signal
 
-from cream.errors import CreamError
-
-
-class RunInterrupted(CreamError):
-    """Raised after a checkpoint was written in response to SIGINT/SIGTERM."""
-
 
 class StopRequest:
     """A context manager that turns the first SIGINT/SIGTERM into a flag; a second SIGINT stops at once."""

@@ -125,10 +125,12 @@ def meta_update(supernet: nn.Module, arch, meta_net: MetaMatchingNetwork, meta_o
 
 
 def step_meta(meta_net: nn.Module, meta_optimizer, output: torch.Tensor, grad_output: torch.Tensor, clip: float,
-              reduce_grads=None) -> None:
+              reduce_grads=None, wrt=None) -> None:
     """One step of the meta network along the gradient grad_output · d(output)/dθ, averaged over processes by
-    ``reduce_grads``, clipped to norm ``clip`` (0: not clipped)."""
-    grads = torch.autograd.grad(output, list(meta_net.parameters()), grad_outputs=grad_output, allow_unused=True)
+    ``reduce_grads``, clipped to norm ``clip`` (0: not clipped). ``wrt``: the tensors standing for θ in
+    ``output``'s graph (default: the meta network's parameters themselves)."""
+    wrt = list(meta_net.parameters() if wrt is None else wrt)
+    grads = torch.autograd.grad(output, wrt, grad_outputs=grad_output, allow_unused=True)
     for p, g in zip(meta_net.parameters(), grads):
         p.grad = torch.zeros_like(p) if g is None else g
         if reduce_grads is not None:

@@ -9,6 +9,13 @@
 - ``paper_meta_update``: on the batch's first slice, a real m-weighted distillation step of the student (clipped
   at norm 1); the student, after it, judged by label-smoothed cross-entropy on the second slice; the meta
   gradient through the simulated step of the stem's convolution alone, at the meta learning rate.
+- One optimizer (``shared``): the paper's code keeps the meta layer in the supernet's SGD (a param group at the
+  meta lr, no weight decay), so each ``optimizer.step()`` moves every tensor that holds a gradient, zero-filled
+  ones too (torch 1.2's ``zero_grad``): the student's step also moves the meta layer by its momentum, the meta
+  layer's step also moves the ops off the path by momentum and weight decay, and the main step moves both. SGD
+  moves each tensor on its own, so two optimizers that always step together are that one optimizer; keeping two
+  keeps the meta layer's gradients averaged over processes (it is outside DistributedDataParallel) before its
+  step, and the supernet's optimizer and checkpoints as they are.
 """
 
 from __future__ import annotations
@@ -40,8 +47,9 @@ class PaperMetaLayer(nn.Module):
         return self.linear((student_probs - stored_probs).flatten(1)).squeeze(-1)
 
 
-def paper_teacher(student_forward, meta_net: nn.Module, board: PrioritizedBoard) -> tuple[int, torch.Tensor, bool]:
-    """(teacher's board index: the best score's, m in the graph, whether the scores were all finite)."""
+def paper_teacher(student_forward, meta_net, board: PrioritizedBoard) -> tuple[int, torch.Tensor, bool]:
+    """(teacher's board index: the best score's, m in the graph, whether the scores were all finite);
+    ``meta_net``: the meta layer, or a function that scores as it does."""
     scores = meta_net(*entry_probs(student_forward, board))
     finite, index = torch.stack([torch.isfinite(scores).all().float(), scores.detach().argmax().float()]).tolist()
     return int(index), torch.sigmoid(-scores[-1]), bool(finite)
@@ -49,23 +57,29 @@ def paper_teacher(student_forward, meta_net: nn.Module, board: PrioritizedBoard)
 
 def paper_meta_update(supernet: nn.Module, arch, board: PrioritizedBoard, meta_net: nn.Module, meta_optimizer,
                       optimizer, x: torch.Tensor, y: torch.Tensor, slice_size: int, meta_lr: float,
-                      label_smoothing: float, clip: float, dense: bool, reduce_grads=None) -> float | None:
+                      label_smoothing: float, clip: float, dense: bool, reduce_grads=None,
+                      shared: bool = False) -> float | None:
     """The paper's meta step on one batch: moves the student (one real step) and the meta layer. Returns the
-    judged loss (None, nothing moved, when the scores were not finite).
+    judged loss (None, nothing moved, when the scores were not finite). ``shared``: ``optimizer`` and
+    ``meta_optimizer`` step together, as the paper's one optimizer (see the module's docstring).
 
     The paper's code differentiates through a graph whose saved weights its real step has already changed in
-    place (torch 1.2); here the graph keeps the weights from before that step (the simulated step's own), which
-    is what its formula means.
+    place (torch 1.2); here the graph keeps the weights from before that step (the simulated step's own, and the
+    meta layer's), which is what its formula means.
     """
     path = {id(p) for p in supernet.path_parameters(arch)}
     live = {n: p for n, p in supernet.named_parameters() if id(p) in path}
     before = {n: p.detach().clone().requires_grad_() for n, p in live.items()}
+    meta_before = {n: p.detach().clone().requires_grad_() for n, p in meta_net.named_parameters()}
     buffers = dict(supernet.named_buffers())
 
     def student(images):
         return functional_call(supernet, {**before, **buffers}, (images, arch)).float()
 
-    index, m, finite = paper_teacher(student, meta_net, board)
+    def scorer(student_probs, stored_probs):
+        return functional_call(meta_net, meta_before, (student_probs, stored_probs))
+
+    index, m, finite = paper_teacher(student, scorer, board)
     if not finite:
         return None
     x_kd, x_val, y_val = x[:slice_size], x[slice_size:2 * slice_size], y[slice_size:2 * slice_size]
@@ -83,10 +97,15 @@ def paper_meta_update(supernet: nn.Module, arch, board: PrioritizedBoard, meta_n
             reduce_grads(p.grad)
     nn.utils.clip_grad_norm_(list(live.values()), 1.0)
     optimizer.step()
+    if shared:  # the meta layer, without a gradient of its own here, moves by its momentum
+        clear_grads(meta_optimizer, dense)
+        meta_optimizer.step()
     for p in live.values():
         p.grad = None
 
     judged = F.cross_entropy(supernet(x_val, arch).float(), y_val, label_smoothing=label_smoothing)
     (stem_grad,) = torch.autograd.grad(judged, [live[stem]])
-    step_meta(meta_net, meta_optimizer, simulated_stem, stem_grad, clip, reduce_grads)
+    step_meta(meta_net, meta_optimizer, simulated_stem, stem_grad, clip, reduce_grads, wrt=meta_before.values())
+    if shared:  # the path's gradients are gone; the ops off it move by momentum and weight decay (dense)
+        optimizer.step()
     return float(judged.detach())

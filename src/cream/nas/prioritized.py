@@ -38,6 +38,8 @@ class Cream(SearchStrategy):
         self.meta_net = (PaperMetaLayer(num_classes, s.slice_size) if s.meta_net == "paper"
                          else MetaMatchingNetwork(num_classes)).to(device)
         self.meta_optimizer = torch.optim.SGD(self.meta_net.parameters(), lr=s.meta_lr, momentum=0.9, nesterov=True)
+        # meta_update=paper: the meta optimizer steps with the supernet's, as the paper's one SGD (paper_meta.py)
+        self.one_optimizer = s.meta_update == "paper"
         self.m_in_graph = False  # this step's m is in the graph: the main loss trains the meta network
 
     def prioritized(self, epoch: int) -> bool:
@@ -127,7 +129,7 @@ class Cream(SearchStrategy):
         judged = paper_meta_update(search.supernet, arch, self.board, self.meta_net, self.meta_optimizer,
                                    search.optimizer, x, y, s.slice_size, self.meta_optimizer.param_groups[0]["lr"],
                                    s.label_smoothing, s.meta_clip_grad, dense=s.off_path_updates == "dense",
-                                   reduce_grads=self.average_grad)
+                                   reduce_grads=self.average_grad, shared=self.one_optimizer)
         search.counters["meta_updates"] += int(judged is not None)
         search.counters["nonfinite_meta_scores"] += int(judged is None)
 
@@ -149,6 +151,9 @@ class Cream(SearchStrategy):
             for p in self.meta_net.parameters():
                 if p.grad is not None:
                     self.average_grad(p.grad)
+            self.meta_optimizer.step()
+        elif self.one_optimizer:  # the supernet's step moves the meta layer by its momentum (dense)
+            clear_grads(self.meta_optimizer, dense=self.search.cfg.search.off_path_updates == "dense")
             self.meta_optimizer.step()
         if not self.prioritized(epoch):
             return

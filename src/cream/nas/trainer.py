@@ -1,9 +1,9 @@
 """``cream search``: train the supernet with a search strategy, one step at a time, then pick the best path.
 
 Reading order: ``run_search`` -> ``SupernetSearch`` (set-up; ``train_step``: the strategy's loss, the update)
--> ``result`` (final selection, health, result.json, search.png). The lifecycle (resume, epochs, checkpoints)
-is ``engine.run``'s; the training rules are in ``spos.py``, ``prioritized.py`` (Cream), ``fairnas.py`` and
-``sandwich.py``.
+-> ``result`` (final selection, health, result.json; ``cream.search`` then draws search.png from it). The
+lifecycle (resume, epochs, checkpoints) is ``engine.run``'s; the training rules are in ``spos.py``,
+``prioritized.py`` (Cream), ``fairnas.py`` and ``sandwich.py``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from timm.scheduler import create_scheduler_v2
 from timm.utils import ModelEmaV3
 from torch.nn.parallel import DistributedDataParallel
 
-from cream.analysis.plots import plot_search
 from cream.config import SearchRun
 from cream.data import build_data
 from cream.engine.context import RunContext
@@ -277,17 +276,6 @@ class SupernetSearch(EpochRun):
             "board": [r for r in ranked if r["batch_accuracy"] is not None],
             "counters": self.counters, "history": self.history, "health": health,
         }
-
-    def on_result(self, result: dict) -> None:
-        if not self.ctx.is_main:
-            return
-        plan, best = self.plan, result["candidates"][0]
-        size = f"{best['latency_ms']:.3g} ms" if plan.latency else f"{best['flops']:.2f} M"
-        axis = (("latency_ms", f"predicted latency (ms, {plan.latency.describe()})") if plan.latency
-                else ("flops", "multiply-adds (M)"))
-        plot_search(self.dir.file("search.png"), self.strategy.cloud, result["board"], best, self.history,
-                    f"{result['algorithm']} search: chosen {best['arch']} ({size}, search-val {best['val_top1']:.1f}%)",
-                    *axis)
 
     def check_ranking(self, best: dict) -> dict:
         """Warnings (logged, and kept in result.json) when the supernet is too little trained to rank paths."""

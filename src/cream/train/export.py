@@ -14,7 +14,6 @@ import numpy as np
 import onnxruntime
 import torch
 
-from cream.assemble import file_config
 from cream.config import ExportRun
 from cream.data import build_data
 from cream.engine.context import RunContext, setup_context, teardown_context
@@ -23,35 +22,14 @@ from cream.errors import CreamError
 from cream.space.arch import Arch
 from cream.space.net import NetSpec, build_child
 from cream.space.zoo import resolve_arch
-from cream.train.weights import (
-    load_into,
-    load_supernet,
-    net_for,
-    read_search_checkpoint,
-    read_weights,
-    write_safetensors,
-)
+from cream.train.weights import Weights, load_into, load_supernet, net_for, read_weights, write_safetensors
 
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt", "safetensors": ".safetensors"}
 
 
-def export_model(checkpoint: str | None = None, *, supernet: str | None = None, arch: str | None = None,
-                 formats=("onnx", "torchscript", "safetensors"), resolution: int | None = None, plain: bool = False,
-                 out: str | None = None, data: str | None = None, overrides=()) -> dict:
-    """Export ``checkpoint``, or the path ``arch`` of the search checkpoint ``supernet``; the arguments are the
-    ``export.*`` keys, ``data`` the images a supernet path's BatchNorm is recalibrated on (default: the search's)."""
-    if bool(checkpoint) == bool(supernet):
-        raise CreamError("cream export needs either --checkpoint PATH or --supernet PATH --arch ARCH")
-    if supernet:
-        source = read_search_checkpoint(supernet, "export a retrained net with --checkpoint")
-        saved = source["config"]
-    else:
-        source = read_weights(checkpoint)
-        saved = source.config
-    given = {"checkpoint": checkpoint, "supernet": supernet, "arch": arch, "formats": list(formats),
-             "resolution": resolution, "out": out, "plain": plain or None}
-    cfg = file_config("export", saved, source=checkpoint or supernet, data=data,
-                      arguments={k: v for k, v in given.items() if v is not None}, overrides=overrides)
+def export_model(cfg: ExportRun, source: dict | Weights) -> dict:
+    """Export as ``cfg.export`` says: ``source`` is the search checkpoint ``export.supernet`` (its dict) or the
+    weights of ``export.checkpoint``."""
     ctx = setup_context(cfg.run)
     try:
         if cfg.export.supernet:

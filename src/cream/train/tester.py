@@ -8,7 +8,6 @@ from pathlib import Path
 
 import torch
 
-from cream.assemble import default_checkpoint, file_config, read_official
 from cream.config import EvalRun, to_dict
 from cream.data import build_data
 from cream.engine.context import setup_context, teardown_context
@@ -19,30 +18,11 @@ from cream.errors import CreamError
 from cream.space.latency_table import load_latency_table, measured_ms
 from cream.space.net import build_child
 from cream.train.trainer import net_size
-from cream.train.weights import Weights, load_into, net_for, read_weights
-
-
-def evaluate_checkpoint(checkpoint: str | None = None, *, data: str | None = None, arch: str | None = None,
-                        resolution: int | None = None, plain: bool = False, latency_table: str | None = None,
-                        out: str | None = None, official: str | None = None, overrides=()) -> dict:
-    """Test the file ``checkpoint``; returns test.json's content. The arguments are the ``test.*`` keys.
-
-    Without a checkpoint, the paper's test config ``official`` names it (RESUME_PATH), else ``data`` does: the
-    retrain of that data (runs/retrain/<data name>/best.pth).
-    """
-    paper = None
-    if official is not None:
-        paper, overrides = read_official(official, "test", overrides)
-    checkpoint = checkpoint or (paper and paper.values.get("test", {}).get("checkpoint")) or default_checkpoint(data)
-    weights = read_weights(checkpoint)
-    given = {"checkpoint": checkpoint, "arch": arch, "resolution": resolution, "plain": plain or None,
-             "latency_table": latency_table, "out": out}
-    cfg = file_config("test", weights.config, source=checkpoint, data=data, official=paper,
-                      arguments={k: v for k, v in given.items() if v is not None}, overrides=overrides)
-    return run_test(cfg, weights)
+from cream.train.weights import Weights, load_into, net_for
 
 
 def run_test(cfg: EvalRun, weights: Weights) -> dict:
+    """Test ``weights`` (read from ``cfg.test.checkpoint``) as ``cfg`` says; returns test.json's content."""
     t = cfg.test
     ctx = setup_context(cfg.run)
     try:

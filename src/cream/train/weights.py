@@ -21,7 +21,7 @@ import torch.nn as nn
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from cream.engine.checkpoint import load_checkpoint
+from cream.engine.checkpoint import load_checkpoint, read_search_checkpoint
 from cream.errors import CreamError
 from cream.space.arch import Arch
 from cream.space.net import NetSpec
@@ -86,14 +86,6 @@ def read_weights(path: str | Path) -> Weights:
         raise CreamError(f"{path} holds no weights we know (keys: {keys}); expected our checkpoint, a dict with "
                          "state_dict/state_dict_ema, or a bare state_dict")
     return Weights(path, sets)
-
-
-def read_search_checkpoint(path: str | Path, fix: str = "give the last.pth of a `cream search` run") -> dict:
-    """A search run's last.pth, checked to hold a supernet with its layout, depths and config."""
-    ckpt = read_checkpoint(path)
-    if ckpt.get("kind") != "cream-search" or not {"supernet", "net", "depths", "config"} <= ckpt.keys():
-        raise CreamError(f"{path} is not a search checkpoint (the last.pth of `cream search`); {fix}")
-    return ckpt
 
 
 def load_supernet(checkpoint: str | Path | dict, ema: bool = True, resolution: int | None = None) -> Supernet:
