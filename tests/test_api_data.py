@@ -7,6 +7,7 @@ import torch
 
 import cream
 from cream.cli import main
+from cream.data import normalisation
 from cream.errors import CreamError
 from cream.train.weights import read_weights
 from tests.conftest import make_image_tree
@@ -14,6 +15,7 @@ from tests.conftest import make_image_tree
 SEARCH = {"run.threads": 1, "search.epochs": 2, "search.min_steps": 0, "search.probe_steps": 2,
           "search.val_images": 8, "search.bn_batches": 1, "search.meta_update_every": 2, "search.candidates": 4}
 RETRAIN = {"run.threads": 1, "retrain.epochs": 1, "retrain.min_steps": 0}
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # ImageNet's (timm's IMAGENET_DEFAULT_*), written out
 TEST = {"run.threads": 1, "test.latency_batch": 2, "test.latency_repeats": 1, "test.latency_warmup": 0}
 QUICK_TEST = [f"{k}={v}" for k, v in TEST.items()]
 
@@ -52,6 +54,7 @@ def test_tensors_search_retrain_and_test_and_the_checkpoint_is_used_without_them
     assert json.loads((tmp_path / "runs/search/blobs/result.json").read_text())["arch"] == found.arch
     saved = read_weights(trained.checkpoint)  # what reloading needs, in the checkpoint
     assert saved.config["data"]["class_names"] == ["0", "1", "2"] and saved.config["data"]["dataset"] == "memory"
+    assert normalisation(saved.config["data"]["dataset"], saved.net["in_chans"]) == (MEAN, STD)
 
     # the data is gone: the command line names the problem in one line and writes nothing ...
     assert main(["test", "--checkpoint", trained.checkpoint, *QUICK_TEST]) == 2

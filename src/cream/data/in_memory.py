@@ -75,8 +75,8 @@ def python_data(data, name: str | None, command: str, *, name_required: bool = T
     training set of ``command`` search or retrain and the test set of test."""
     if data is None or isinstance(data, (str, os.PathLike)):
         if name is not None:
-            raise CreamError(f"name={name!r} names data passed from Python; data={data!r} names its own run folder "
-                             "(set run.out_dir to choose another)")
+            raise CreamError(f"name={name!r} names data passed from Python (a Dataset or tensors), not data={data!r}"
+                             "; a folder names its own run folder (set run.out_dir to choose another)")
         yield data
         return
     if name is None and name_required:

@@ -239,7 +239,7 @@ def _image_loaders(cfg, images, train_pairs, val_pairs, names, split, resolution
     """Loaders of images (``images(pairs, transform)``: a dataset of transformed images and labels), decoded once
     into memory when they fit in data.cache_mb, else read and transformed by timm at every epoch."""
     if fits_in_memory(len(train_pairs) + len(val_pairs), in_chans, resolution, cfg.cache_mb):
-        mean, std = imagefolder.mean_std(in_chans)
+        mean, std = normalisation(cfg.dataset, in_chans)
         resize = imagefolder.eval_resize(resolution, cfg.crop_pct, cfg.interpolation)
 
         def kept_in_memory(pairs, batch_size, train):
@@ -320,6 +320,15 @@ def training_split(labels: torch.Tensor, cfg) -> tuple[torch.Tensor, torch.Tenso
     val_idx = select_per_class(labels, val_idx, cfg.classes, cfg.val_per_class, cfg.split_seed)
     _check_nonempty(train_idx, val_idx, cfg)
     return train_idx, val_idx
+
+
+def normalisation(dataset: str, channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The mean and std images are normalised with, from what a checkpoint keeps (its config's data.dataset and its
+    net's in_chans), so a net is used without its data: Fashion-MNIST's own; ImageNet's for image folders and data
+    from Python."""
+    if dataset == "fashion_mnist":
+        return fashion_mnist.MEAN, fashion_mnist.STD
+    return imagefolder.mean_std(channels)
 
 
 def fits_in_memory(images: int, channels: int, resolution: int, cache_mb: float) -> bool:
