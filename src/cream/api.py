@@ -8,6 +8,7 @@
     trained = cream.retrain(data="pets")                   # retrains found.arch: runs/retrain/pets
     report = cream.test(trained.checkpoint, data="pets")   # test.json beside best.pth
     net = cream.create_model(found.arch, num_classes=3, resolution=found.net["resolution"])
+    cream.search(data=(images, labels), name="digits")     # data in memory: runs/search/digits
 
 Configs are assembled as on the command line (``cream.assemble``): the preset, ``official``, ``data``, the
 keyword arguments, then ``overrides``, a list of ``"section.key=value"`` strings or a dict
@@ -166,23 +167,27 @@ class RankCorrResult:
     out: str | None
 
 
-def search(preset: str | None = None, *, data: str | None = None, official: str | None = None, overrides=(),
-           force: bool = False, strategy: type | None = None) -> SearchResult:
+def search(preset: str | None = None, *, data=None, name: str | None = None, official: str | None = None,
+           overrides=(), force: bool = False, strategy: type | None = None) -> SearchResult:
     """Search: train the supernet with prioritized paths, pick an architecture (``cream search``).
 
     ``preset``: a name under configs/search/ or a YAML file (default: fashion_mnist, or imagefolder for an image
-    folder); ``data``: fashion_mnist, a Fashion-MNIST folder or an image folder with train/CLASS/ (classes,
-    channels, resolution and run folder are then taken from it); ``official``: a search config of the paper's
-    code instead of a preset; ``force``: replace an existing run; ``strategy``: a search strategy class
-    (``cream.nas.strategy``; default: the one ``search.algorithm`` names). A finished run is reported, not
-    redone (``already_finished``).
+    folder or data from Python); ``data``: fashion_mnist, a Fashion-MNIST folder or an image folder with
+    train/CLASS/ (classes, channels, resolution and run folder are then taken from it), or data from Python
+    (``name`` then names the run folder, runs/search/<name>): a torch Dataset of (image, label), a dict of
+    ``train`` / ``val`` / ``test`` datasets, or tensors ``(images, labels)``, read as an image folder's train/,
+    val/ and test/ (see ``cream.data.in_memory``); ``official``: a search config of the paper's code instead of
+    a preset; ``force``: replace an existing run; ``strategy``: a search strategy class (``cream.nas.strategy``;
+    default: the one ``search.algorithm`` names). A finished run is reported, not redone (``already_finished``).
     """
     from cream.assemble import run_config
+    from cream.data.in_memory import python_data
     from cream.nas import trainer
 
     notes = []  # where each value came from: the first line of the run's log
-    cfg = run_config("search", preset, data=data, official=official, overrides=overrides, notes=notes)
-    result = trainer.run_search(cfg, force=force, strategy=strategy, notes=notes)
+    with python_data(data, name, "search") as data:
+        cfg = run_config("search", preset, data=data, official=official, overrides=overrides, notes=notes)
+        result = trainer.run_search(cfg, force=force, strategy=strategy, notes=notes)
     if not result.get("already_finished") and is_main_process():
         from cream.analysis.plots import plot_search_run
 
@@ -190,52 +195,61 @@ def search(preset: str | None = None, *, data: str | None = None, official: str 
     return SearchResult.from_dict(result)
 
 
-def retrain(preset: str | None = None, *, data: str | None = None, arch: str | None = None,
+def retrain(preset: str | None = None, *, data=None, name: str | None = None, arch: str | None = None,
             official: str | None = None, init: str | None = None, overrides=(), force: bool = False) -> RetrainResult:
     """Retrain an architecture from scratch, or fine-tune it from ``init`` (``cream retrain``).
 
     ``preset``: a name under configs/retrain/ (the paper's recipes: 14 ... 604, or a README name), or a YAML file;
-    ``arch``: a search's result.json, a paper name or a string like 3-33-313-3333-333 (default with ``data``: the
-    search of the same data); ``init``: weights to start from (our checkpoint or a released one).
+    ``data`` and ``name``: as for ``search`` (runs/retrain/<name>); ``arch``: a search's result.json, a paper name
+    or a string like 3-33-313-3333-333 (default with ``data``: the search of the same data or name); ``init``:
+    weights to start from (our checkpoint or a released one).
     """
     from cream.assemble import run_config
+    from cream.data.in_memory import python_data
     from cream.train import trainer
 
     given = {"arch": arch, "init": init}
     arguments = {"retrain": {k: v for k, v in given.items() if v is not None}}
     notes = []  # where each value came from: the first line of the run's log
-    cfg = run_config("retrain", preset, data=data, official=official, arguments=arguments, overrides=overrides,
-                     notes=notes)
-    return RetrainResult.from_dict(trainer.run_retrain(cfg, force=force, notes=notes))
+    with python_data(data, name, "retrain") as data:
+        cfg = run_config("retrain", preset, data=data, official=official, arguments=arguments, overrides=overrides,
+                         notes=notes)
+        return RetrainResult.from_dict(trainer.run_retrain(cfg, force=force, notes=notes))
 
 
-def test(checkpoint: str | None = None, *, data: str | None = None, arch: str | None = None,
+def test(checkpoint: str | None = None, *, data=None, name: str | None = None, arch: str | None = None,
          resolution: int | None = None, plain: bool = False, latency_table: str | None = None,
          out: str | None = None, official: str | None = None, overrides=()) -> TestResult:
     """Test a checkpoint: top-1/top-5/loss, size and latency; writes test.json (``cream test``).
 
     ``checkpoint``: our .pth, a released .pth.tar or an exported .safetensors (default with ``data``:
-    runs/retrain/<data name>/best.pth); ``arch``: for files that hold none; ``plain``: also test the plain weights
-    of a checkpoint with EMA; ``latency_table``: also report the latency it predicts; ``out``: where test.json
-    goes (default: beside the checkpoint); ``official``: a test config of the paper's code.
+    runs/retrain/<data name>/best.pth, or runs/retrain/<name>/best.pth for data from Python); ``data``: as for
+    ``search`` (default: the data the checkpoint was trained on, when it is on disk); one Dataset or ``(images,
+    labels)`` from Python is the test set, a dict tests on its ``test`` (else ``val``), and the classes are the
+    checkpoint's; ``arch``: for files that hold none; ``plain``: also test the plain weights of a checkpoint with
+    EMA; ``latency_table``: also report the latency it predicts; ``out``: where test.json goes (default: beside
+    the checkpoint); ``official``: a test config of the paper's code.
     """
     from cream.assemble import default_checkpoint, file_config, read_official, say
+    from cream.data.in_memory import python_data
     from cream.space.zoo import name_note
     from cream.train.tester import run_test
     from cream.train.weights import read_weights
 
-    say(arch and name_note(arch))
-    paper = None
-    if official is not None:
-        paper, overrides = read_official(official, "test", overrides)
-    # Without a checkpoint, the paper's test config names it (RESUME_PATH), else the retrain of ``data`` is tested.
-    checkpoint = checkpoint or (paper and paper.values.get("test", {}).get("checkpoint")) or default_checkpoint(data)
-    weights = read_weights(checkpoint)
-    given = {"checkpoint": checkpoint, "arch": arch, "resolution": resolution, "plain": plain or None,
-             "latency_table": latency_table, "out": out}
-    cfg = file_config("test", weights.config, source=checkpoint, data=data, official=paper,
-                      arguments={k: v for k, v in given.items() if v is not None}, overrides=overrides)
-    return TestResult.from_dict(run_test(cfg, weights))
+    with python_data(data, name, "test", name_required=checkpoint is None and official is None) as data:
+        say(arch and name_note(arch))
+        paper = None
+        if official is not None:
+            paper, overrides = read_official(official, "test", overrides)
+        # Without a checkpoint, the paper's test config names it (RESUME_PATH), else the retrain of ``data`` is tested.
+        named = paper and paper.values.get("test", {}).get("checkpoint")
+        checkpoint = checkpoint or named or default_checkpoint(data)
+        weights = read_weights(checkpoint)
+        given = {"checkpoint": checkpoint, "arch": arch, "resolution": resolution, "plain": plain or None,
+                 "latency_table": latency_table, "out": out}
+        cfg = file_config("test", weights.config, source=checkpoint, data=data, official=paper,
+                          arguments={k: v for k, v in given.items() if v is not None}, overrides=overrides)
+        return TestResult.from_dict(run_test(cfg, weights))
 
 
 test.__test__ = False  # a function of the API, not a test for pytest to collect

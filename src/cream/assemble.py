@@ -1,10 +1,11 @@
 """A command's config, assembled in one place, layer by layer, with a line that says where each value came from.
 
 ``cream search`` and ``cream retrain`` (``run_config``): the preset (the one named, else the default for the
-data's kind: ``fashion_mnist``, or ``imagefolder`` for an image folder), then ``--official FILE`` (a config of
-the paper's code, mapped to our keys by ``cream.official``), then ``--data`` (where the data is; what it decides,
-classes, channels, resolution, run folder and the search to retrain, is left null for
-``cream.settings_from_data``), then arguments (``--init``), then ``section.key=value`` overrides.
+data's kind: ``fashion_mnist``, or ``imagefolder`` for an image folder or data from Python), then ``--official
+FILE`` (a config of the paper's code, mapped to our keys by ``cream.official``), then ``--data`` (where the data
+is, or the name of data from Python; what it decides, classes, channels, resolution, run folder and the search to
+retrain, is left null for ``cream.settings_from_data``), then arguments (``--init``), then ``section.key=value``
+overrides.
 
 ``cream test`` and ``cream export`` (``file_config``): the data section of the file's own run config (so a net
 trained on a class subset is tested on that subset), then ``--official`` (test), then ``--data``, then
@@ -38,12 +39,13 @@ from cream.config import (
     to_dict,
 )
 from cream.data.fashion_mnist import DEFAULT_ROOT
+from cream.data.in_memory import InMemoryData
 from cream.data.survey import data_name
 from cream.engine.checkpoint import read_search_checkpoint
 from cream.errors import CreamError
 from cream.space.zoo import name_note, paper_model
 
-DEFAULT_PRESET = {"fashion_mnist": "fashion_mnist", "imagefolder": "imagefolder"}
+DEFAULT_PRESET = {"fashion_mnist": "fashion_mnist", "imagefolder": "imagefolder", "memory": "imagefolder"}
 RUN_CLASSES = {"search": SearchRun, "retrain": RetrainRun}
 PRESET_KINDS = {SearchRun: "search", RetrainRun: "retrain"}  # where make_config finds a preset by name
 # What --data leaves to the data (cream.settings_from_data fills these keys when they are null).
@@ -106,8 +108,12 @@ class Layers:
         return "config: " + "; ".join(said) if said else None
 
 
-def data_option(value: str) -> dict:
-    """``--data``: ``fashion_mnist``, a directory of Fashion-MNIST IDX files, or an image folder with train/."""
+def data_option(value) -> dict:
+    """``--data``: ``fashion_mnist``, a directory of Fashion-MNIST IDX files, an image folder with train/, or data
+    from Python (``InMemoryData``, served by ``cream.data.in_memory.python_data``)."""
+    if isinstance(value, InMemoryData):
+        declared = {"class_names": value.declared} if value.declared is not None else {}
+        return {"dataset": "memory", "root": value.name, **declared}
     if value == "fashion_mnist":
         return {"dataset": "fashion_mnist", "root": DEFAULT_ROOT}
     path = Path(value)
@@ -122,7 +128,7 @@ def data_option(value: str) -> dict:
                      f"{value}/train/CLASS/*.png (val/CLASS/ and test/CLASS/ are optional)")
 
 
-def default_checkpoint(data: str | None) -> str:
+def default_checkpoint(data: str | InMemoryData | None) -> str:
     """``cream test --data DIR`` without --checkpoint: the retrain of that data, runs/retrain/<name>/best.pth."""
     if data is None:
         raise CreamError("cream test needs --checkpoint PATH (our .pth, a released .pth.tar or a .safetensors), or "
@@ -130,8 +136,10 @@ def default_checkpoint(data: str | None) -> str:
     found = data_option(data)
     path = Path(run_folder("retrain", data_name(found["dataset"], found["root"]))) / "best.pth"
     if not path.is_file():
-        raise CreamError(f"there is no retrained model of {data} at {path}; run `cream retrain --data {data}` first, "
-                         "or give --checkpoint")
+        retrain = (f"cream.retrain(data=..., name={data.name!r})" if isinstance(data, InMemoryData)
+                   else f"`cream retrain --data {data}`")
+        raise CreamError(f"there is no retrained model of {data} at {path}; run {retrain} first, or give the "
+                         "checkpoint")
     return str(path)
 
 
@@ -151,8 +159,9 @@ def read_official(path: str, command: str, overrides) -> tuple:
     return official, ours
 
 
-def run_config(kind: str, preset: str | None = None, *, data: str | None = None, official: str | None = None,
-               arguments: dict | None = None, overrides=(), notes: list[str] | None = None):
+def run_config(kind: str, preset: str | None = None, *, data: str | InMemoryData | None = None,
+               official: str | None = None, arguments: dict | None = None, overrides=(),
+               notes: list[str] | None = None):
     """The config of ``cream search`` or ``cream retrain`` (``kind``); ``arguments``: {section: {key: value}}.
 
     The line saying where each value came from is printed, or added to ``notes`` when given (see ``Layers.build``).
@@ -197,8 +206,8 @@ def _dataset(cls, given: dict | None, *override_lists) -> str:
     return dataset
 
 
-def file_config(command: str, saved: dict | None, *, source: str, data: str | None = None, official=None,
-                arguments: dict | None = None, overrides=()):
+def file_config(command: str, saved: dict | None, *, source: str, data: str | InMemoryData | None = None,
+                official=None, arguments: dict | None = None, overrides=()):
     """The config of ``cream test`` or ``cream export`` (``command``) for the file ``source``, whose own run config
     is ``saved`` (None for files that hold none). ``official``: a paper config ``read_official`` returned (test);
     ``arguments``: keys of the command's section."""

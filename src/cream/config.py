@@ -64,11 +64,16 @@ class RunConfig:
 
 @dataclass
 class DataConfig:
-    dataset: Literal["fashion_mnist", "imagefolder"] = key("fashion_mnist", "which data source to read")
+    dataset: Literal["fashion_mnist", "imagefolder", "memory"] = key(
+        "fashion_mnist", "which data source to read (memory: data passed from Python, cream.search(data=..., "
+                         "name=...))")
     root: str = key("/usr/share/datasets/fashion-mnist",
                     "Fashion-MNIST: dir with the four IDX .gz files; imagefolder: dir with train/CLASS/ images "
                     "and optionally val/CLASS/ (else val_fraction of train/ validates) and test/CLASS/ (cream test; "
-                    "else val/)")
+                    "else val/); memory: the name given with the data (read as an image folder's splits)")
+    class_names: list[str] | None = key(None, "memory: the class names in label order, kept in the run config so "
+                                              "that a checkpoint names its classes without its data; null = from "
+                                              "the data (dataset.classes, else 0 .. C-1)")
     val_fraction: float = key(0.1, "part of the training set held out for validation (never the test set)",
                               low=0.0, high=0.5)
     split_seed: int = key(0, "seed of the train/val split (keep it fixed across runs you compare)")

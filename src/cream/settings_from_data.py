@@ -1,8 +1,9 @@
 """Settings taken from the data: the keys of a search or retrain config left null get values from its dataset.
 
 ``settings_from_data`` fills them (classes, channels, resolution, batch size, run folder, the architecture to
-retrain) and stretches a schedule too short for ``min_steps``; it returns the lines that say what it decided,
-for the run's log. A completed config completes to itself unchanged, so a resumed run sees the same config.
+retrain, the class names of data from Python) and stretches a schedule too short for ``min_steps``; it returns the
+lines that say what it decided, for the run's log. A completed config completes to itself unchanged, so a resumed
+run sees the same config.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from cream.config import AUTO_BATCH, AUTO_EPOCH_STEPS, AUTO_MAX_RESOLUTION, run_
 from cream.data.loaders import training_split
 from cream.data.splits import select_per_class
 from cream.data.survey import Survey, survey
+from cream.errors import CreamError
 
 
 def auto_batch(images: int) -> int:
@@ -53,6 +55,8 @@ def settings_from_data(cfg, command: str):
     nulls = [space.num_classes, space.in_chans, space.resolution, data.batch_size, cfg.run.out_dir]
     if command == "retrain":
         nulls.append(recipe.arch)
+    if data.dataset == "memory":
+        nulls.append(data.class_names)
     if all(v is not None for v in nulls) and not recipe.min_steps:
         return cfg, []
     found = survey(data)
@@ -66,8 +70,14 @@ def settings_from_data(cfg, command: str):
         space.in_chans = found.channels
         decided.append(f"space.in_chans={space.in_chans}")
     if space.resolution is None:
+        if found.side is None:
+            raise CreamError(f"the images of {found.name!r} differ in size ({found.found}); give the resolution to "
+                             "resize them to: overrides={'space.resolution': 32} (or space.resolution=32)")
         space.resolution = min(found.side, AUTO_MAX_RESOLUTION)
         decided.append(f"space.resolution={space.resolution}")
+    if data.dataset == "memory" and data.class_names is None:
+        data.class_names = found.classes
+        decided.append(f"data.class_names={found.classes}")
     world = int(os.environ.get("WORLD_SIZE", "1"))
     images = training_images(found, data, command)
     if data.batch_size is None:
@@ -79,8 +89,9 @@ def settings_from_data(cfg, command: str):
     if command == "retrain" and recipe.arch is None:
         recipe.arch = f"{run_folder('search', found.name)}/result.json"
         decided.append(f"retrain.arch={recipe.arch}")
-    validation = ("val/" if command == "retrain" and "val" in found.splits
-                  else f"{data.val_fraction:g} of train/ held out")
+    folder = "" if data.dataset == "memory" else "/"  # data from Python has splits, not folders
+    validation = (f"val{folder}" if command == "retrain" and "val" in found.splits
+                  else f"{data.val_fraction:g} of train{folder} held out")
     notes = [f"data: {data.root} ({data.dataset}), {len(classes)} classes; {found.found}; {images} training "
              f"images, validation on {validation}"]
     if decided:

@@ -109,40 +109,46 @@ class FolderImages(torch.utils.data.Dataset):
 
 
 class _Decoded(torch.utils.data.Dataset):
-    """Images as uint8 tensors after ``resize``; an unreadable one gives zeros and its error text."""
+    """The images of a dataset of (uint8 PIL image, label) as uint8 tensors; an unreadable one gives zeros, its label
+    and its error text."""
 
-    def __init__(self, paths: list[str], resize, mode: str, resolution: int):
-        self.paths, self.resize, self.mode = paths, resize, mode
-        self.blank = torch.zeros(1 if mode == "L" else 3, resolution, resolution, dtype=torch.uint8)
+    def __init__(self, images: torch.utils.data.Dataset, blank: torch.Tensor):
+        self.images, self.blank = images, blank
 
     def __len__(self):
-        return len(self.paths)
+        return len(self.images)
 
     def __getitem__(self, i):
         try:
-            return T.functional.pil_to_tensor(self.resize(read_image(self.paths[i], self.mode))), ""
+            image, label = self.images[i]
+            return T.functional.pil_to_tensor(image), label, ""
         except CreamError as e:
-            return self.blank, str(e)
+            return self.blank, -1, str(e)
 
 
-def decode_all(paths: list[str], resolution: int, mode: str, crop_pct: float, interpolation: str,
-               workers: int | None = None) -> torch.Tensor:
-    """Every image, resized and centre-cropped to ``resolution``, as one (N, C, R, R) uint8 tensor.
+def decode_all(images: torch.utils.data.Dataset, resolution: int, channels: int,
+               workers: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every image of ``images`` (a ``FolderImages``, or any dataset of PIL images and labels, through
+    ``eval_resize``) as one (N, C, R, R) uint8 tensor, with their labels.
 
     Decoding runs in ``workers`` processes (default: ``default_workers()``; none for fewer than 1000 images).
     Unreadable images are all reported at once, before any training.
     """
     workers = default_workers() if workers is None else workers
-    dataset = _Decoded(paths, eval_resize(resolution, crop_pct, interpolation), mode, resolution)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=256, num_workers=workers if len(paths) >= 1000 else 0)
-    images, errors = [], []
-    for x, messages in loader:
-        images.append(x)
+    blank = torch.zeros(channels, resolution, resolution, dtype=torch.uint8)
+    loader = torch.utils.data.DataLoader(_Decoded(images, blank), batch_size=256,
+                                         num_workers=workers if len(images) >= 1000 else 0)
+    decoded, labels, errors = [], [], []
+    for x, y, messages in loader:
+        decoded.append(x)
+        labels.append(y)
         errors += [m for m in messages if m]
     if errors:
         more = f" (and {len(errors) - 1} more unreadable images)" if len(errors) > 1 else ""
         raise CreamError(f"{errors[0]}{more}")
-    return torch.cat(images) if images else dataset.blank.new_zeros((0, *dataset.blank.shape))
+    if not decoded:
+        return blank.new_zeros((0, *blank.shape)), torch.zeros(0, dtype=torch.long)
+    return torch.cat(decoded), torch.cat(labels).long()
 
 
 def default_workers() -> int:

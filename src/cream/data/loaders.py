@@ -8,7 +8,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from cream.data import fashion_mnist, imagefolder
+from cream.data import fashion_mnist, imagefolder, in_memory
 from cream.data.splits import derive_seed, epoch_order, select_per_class, split_train_val
 from cream.errors import CreamError
 
@@ -163,9 +163,12 @@ def build_data(cfg, resolution: int, in_chans: int, purpose: Purpose, *, seed: i
     retrain: Fashion-MNIST: the same split (the test set stays unseen); image folders: train/ and val/ (without
     val/, the search's split of train/).
     test: the Fashion-MNIST test set, or an image folder's test/ (val/ when there is no test/).
+    Data from Python (``data.dataset: memory``) is split as an image folder, its train, val and test as the folders.
     """
     if cfg.dataset == "fashion_mnist":
         return _fashion_mnist(cfg, resolution, in_chans, purpose, seed, rank, world, augment)
+    if cfg.dataset == "memory":
+        return _in_memory(cfg, resolution, in_chans, purpose, seed, rank, world, augment)
     return _image_folder(cfg, resolution, in_chans, purpose, seed, rank, world, augment)
 
 
@@ -195,35 +198,66 @@ def _fashion_mnist(cfg, resolution, in_chans, purpose, seed, rank, world, augmen
 
 
 def _image_folder(cfg, resolution, in_chans, purpose, seed, rank, world, augment) -> DataBundle:
-    """The images of ``_folder_pairs``, decoded once into memory when they fit in data.cache_mb, else from disk."""
+    """The images of ``_folder_pairs`` (read from their files), through ``_image_loaders``."""
     mode = imagefolder.mode_for(in_chans)
     classes, train_pairs, val_pairs, split = _folder_pairs(cfg, purpose)
     names = _names(classes, cfg.classes)
     check_classes(names, f"{cfg.root}")
     label_map = _as_dict(_label_map(cfg.classes, len(classes)))
-    common = dict(seed=seed, rank=rank, world=world)
-    if fits_in_memory(len(train_pairs) + len(val_pairs), in_chans, resolution, cfg.cache_mb):
-        mean, std = imagefolder.mean_std(in_chans)
 
-        def in_memory(pairs, batch_size, train):
-            images = imagefolder.decode_all([p for p, _ in pairs], resolution, mode, cfg.crop_pct, cfg.interpolation,
-                                            cfg.workers)
-            labels = torch.tensor([label_map[t] for _, t in pairs], dtype=torch.long)
+    def images(pairs, transform):
+        return imagefolder.FolderImages(pairs, transform, label_map, mode)
+
+    return _image_loaders(cfg, images, train_pairs, val_pairs, names, split, resolution, in_chans, augment,
+                          dict(seed=seed, rank=rank, world=world))
+
+
+def _in_memory(cfg, resolution, in_chans, purpose, seed, rank, world, augment) -> DataBundle:
+    """Data from Python (``in_memory.served``) split as an image folder is, through ``_image_loaders``: its items
+    are resized, cropped, augmented and normalised as a folder's images once read."""
+    source = in_memory.served(cfg.root)
+    mode = imagefolder.mode_for(in_chans)
+    classes = cfg.class_names if cfg.class_names is not None else source.classes  # a checkpoint's, when testing
+    train_pairs, val_pairs, split = _memory_pairs(source, cfg, purpose)
+    high = max(label for _, label in train_pairs + val_pairs)
+    if high >= len(classes):
+        raise CreamError(f"{source} has label {high}, outside 0..{len(classes) - 1} for the {len(classes)} classes "
+                         f"it is {'tested' if purpose == 'test' else 'trained'} on; labels are class indices 0..C-1")
+    names = _names(classes, cfg.classes)
+    check_classes(names, str(source))
+    label_map = _as_dict(_label_map(cfg.classes, len(classes)))
+
+    def images(pairs, transform):
+        return in_memory.PythonImages(source, pairs, transform, label_map, mode)
+
+    return _image_loaders(cfg, images, train_pairs, val_pairs, names, split, resolution, in_chans, augment,
+                          dict(seed=seed, rank=rank, world=world))
+
+
+def _image_loaders(cfg, images, train_pairs, val_pairs, names, split, resolution, in_chans, augment,
+                   common) -> DataBundle:
+    """Loaders of images (``images(pairs, transform)``: a dataset of transformed images and labels), decoded once
+    into memory when they fit in data.cache_mb, else read and transformed by timm at every epoch."""
+    if fits_in_memory(len(train_pairs) + len(val_pairs), in_chans, resolution, cfg.cache_mb):
+        mean, std = normalisation(cfg.dataset, in_chans)
+        resize = imagefolder.eval_resize(resolution, cfg.crop_pct, cfg.interpolation)
+
+        def kept_in_memory(pairs, batch_size, train):
+            decoded, labels = imagefolder.decode_all(images(pairs, resize), resolution, in_chans, cfg.workers)
             padding = crop_padding(cfg, resolution) if train and augment else 0
-            return TensorLoader(images, labels, batch_size, train=train, crop_padding=padding,
+            return TensorLoader(decoded, labels, batch_size, train=train, crop_padding=padding,
                                 hflip=cfg.hflip and augment and train, mean=mean, std=std, **common)
 
-        val = in_memory(val_pairs, cfg.eval_batch_size, False)  # first: a bad val image is named in seconds
-        train = in_memory(train_pairs, cfg.batch_size, True) if train_pairs else None
+        val = kept_in_memory(val_pairs, cfg.eval_batch_size, False)  # first: a bad val image is named in seconds
+        train = kept_in_memory(train_pairs, cfg.batch_size, True) if train_pairs else None
         return DataBundle(train, val, names, split)
 
-    def from_disk(pairs, batch_size, train):
+    def read_each_epoch(pairs, batch_size, train):
         transform = imagefolder.folder_transform(resolution, train and augment, cfg, in_chans)
-        return FolderLoader(imagefolder.FolderImages(pairs, transform, label_map, mode), batch_size, train=train,
-                            workers=cfg.workers, **common)
+        return FolderLoader(images(pairs, transform), batch_size, train=train, workers=cfg.workers, **common)
 
-    train = from_disk(train_pairs, cfg.batch_size, True) if train_pairs else None
-    return DataBundle(train, from_disk(val_pairs, cfg.eval_batch_size, False), names, split)
+    train = read_each_epoch(train_pairs, cfg.batch_size, True) if train_pairs else None
+    return DataBundle(train, read_each_epoch(val_pairs, cfg.eval_batch_size, False), names, split)
 
 
 def _folder_pairs(cfg, purpose):
@@ -255,6 +289,30 @@ def _folder_pairs(cfg, purpose):
     return classes, [samples[i] for i in train_idx.tolist()], [val_samples[i] for i in val_idx.tolist()], "val"
 
 
+def _memory_pairs(source, cfg, purpose):
+    """Train and val ((split, index), label) pairs of data from Python for ``purpose``, and what val is: as
+    ``_folder_pairs`` chooses a folder's."""
+    if purpose == "test":
+        if "test" not in source.splits and "val" not in source.splits:
+            raise CreamError(f"{source} has neither test nor val data, so there is nothing to test on; pass "
+                             "data={'test': ...} or the test set alone")
+        split = "test" if "test" in source.splits else "val"
+        labels = source.labels[split]
+        idx = select_per_class(labels, torch.arange(len(labels)), cfg.classes, cfg.val_per_class, cfg.split_seed)
+        pairs = source.pairs(split)
+        return [], [pairs[i] for i in idx.tolist()], split
+    labels, pairs = source.labels["train"], source.pairs("train")
+    if purpose == "search" or "val" not in source.splits:  # validate on a held-out part of train
+        train_idx, val_idx = training_split(labels, cfg)
+        return [pairs[i] for i in train_idx.tolist()], [pairs[i] for i in val_idx.tolist()], "held-out part of train"
+    val_labels, val_pairs = source.labels["val"], source.pairs("val")
+    train_idx = select_per_class(labels, torch.arange(len(labels)), cfg.classes, cfg.train_per_class, cfg.split_seed)
+    val_idx = select_per_class(val_labels, torch.arange(len(val_labels)), cfg.classes, cfg.val_per_class,
+                               cfg.split_seed)
+    _check_nonempty(train_idx, val_idx, cfg)
+    return [pairs[i] for i in train_idx.tolist()], [val_pairs[i] for i in val_idx.tolist()], "val"
+
+
 def training_split(labels: torch.Tensor, cfg) -> tuple[torch.Tensor, torch.Tensor]:
     """Training and held-out validation indices of a training set (stratified, then capped per class)."""
     train_idx, val_idx = split_train_val(labels, cfg.val_fraction, cfg.split_seed)
@@ -262,6 +320,15 @@ def training_split(labels: torch.Tensor, cfg) -> tuple[torch.Tensor, torch.Tenso
     val_idx = select_per_class(labels, val_idx, cfg.classes, cfg.val_per_class, cfg.split_seed)
     _check_nonempty(train_idx, val_idx, cfg)
     return train_idx, val_idx
+
+
+def normalisation(dataset: str, channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The mean and std images are normalised with, from what a checkpoint keeps (its config's data.dataset and its
+    net's in_chans), so a net is used without its data: Fashion-MNIST's own; ImageNet's for image folders and data
+    from Python."""
+    if dataset == "fashion_mnist":
+        return fashion_mnist.MEAN, fashion_mnist.STD
+    return imagefolder.mean_std(channels)
 
 
 def fits_in_memory(images: int, channels: int, resolution: int, cache_mb: float) -> bool:
