@@ -24,8 +24,10 @@ def documented_layers(docstring: str) -> dict[str, int]:
     """``{"errors": 0, "config": 1, ..., "cli": N}`` from the "Layers, bottom to top: a < b, c < ..." line."""
     found = re.search(r"Layers, bottom to top:(.*?)\.\s", docstring, re.S)
     assert found, "cream/__init__.py's docstring lost its 'Layers, bottom to top: ...' line"
-    return {name.strip(): floor for floor, names in enumerate(found.group(1).split("<"))
-            for name in names.split(",")}
+    floors = enumerate(found.group(1).split("<"))
+    named = [(name.strip(), floor) for floor, names in floors for name in names.split(",")]
+    assert len(dict(named)) == len(named), f"a layer is named twice in {found.group(1)!r}"
+    return dict(named)
 
 
 def imported_modules(path: Path, root: Path = SRC.parent) -> list[tuple[int, str]]:
