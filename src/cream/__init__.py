@@ -9,12 +9,14 @@ from importlib.metadata import PackageNotFoundError, version
 
 from cream.api import (  # noqa: F401  (the Python API)
     ExportResult,
+    ReportResult,
     RetrainResult,
     SearchResult,
     TestResult,
     create_model,
     export,
     load_supernet,
+    report,
     retrain,
     search,
     test,

@@ -7,6 +7,7 @@
     found = cream.search(data="pets")                      # runs/search/pets
     trained = cream.retrain(data="pets")                   # retrains found.arch: runs/retrain/pets
     report = cream.test(trained.checkpoint, data="pets")   # test.json beside best.pth
+    page = cream.report("runs/search/pets")                # the search's report.html, rewritten
     net = cream.create_model(found.arch, num_classes=3, resolution=found.net["resolution"])
 
 Configs are assembled as on the command line (``cream.assemble``): the preset, ``official``, ``data``, the
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -110,7 +112,23 @@ class TestResult(_Result):
     cpu_count: int | None
     config: dict
     versions: dict
+    per_class: list[dict] | None = None    # top-1 and images per class (headline weights)
+    confusion: list[list[int]] | None = None  # rows: the true class, columns: the predicted one
+    mistakes: str | None = None            # the file beside test.json with the most confident mistakes' thumbnails
     written_to: str | None = None
+    page: str | None = None                # the report page written beside test.json
+
+
+@dataclass
+class ReportResult(_Result):
+    """A report page that was written."""
+
+    page: str                  # its path
+    size_mb: float
+
+    def line(self) -> str:
+        """What the log and the command line say about it."""
+        return f"report: {self.page} ({self.size_mb:.1f} MB)"
 
 
 @dataclass
@@ -136,10 +154,12 @@ def search(preset: str | None = None, *, data: str | None = None, official: str 
     """
     from cream.assemble import run_config
     from cream.nas import trainer
+    from cream.reporting import page_writer
 
     notes = []  # where each value came from: the first line of the run's log
     cfg = run_config("search", preset, data=data, official=official, overrides=overrides, notes=notes)
-    return SearchResult.from_dict(trainer.run_search(cfg, force=force, strategy=strategy, notes=notes))
+    return SearchResult.from_dict(trainer.run_search(cfg, force=force, strategy=strategy, notes=notes,
+                                                     after_epoch=page_writer))
 
 
 def retrain(preset: str | None = None, *, data: str | None = None, arch: str | None = None,
@@ -151,6 +171,7 @@ def retrain(preset: str | None = None, *, data: str | None = None, arch: str | N
     search of the same data); ``init``: weights to start from (our checkpoint or a released one).
     """
     from cream.assemble import run_config
+    from cream.reporting import page_writer
     from cream.train import trainer
 
     given = {"arch": arch, "init": init}
@@ -158,7 +179,7 @@ def retrain(preset: str | None = None, *, data: str | None = None, arch: str | N
     notes = []  # where each value came from: the first line of the run's log
     cfg = run_config("retrain", preset, data=data, official=official, arguments=arguments, overrides=overrides,
                      notes=notes)
-    return RetrainResult.from_dict(trainer.run_retrain(cfg, force=force, notes=notes))
+    return RetrainResult.from_dict(trainer.run_retrain(cfg, force=force, notes=notes, after_epoch=page_writer))
 
 
 def test(checkpoint: str | None = None, *, data: str | None = None, arch: str | None = None,
@@ -169,13 +190,20 @@ def test(checkpoint: str | None = None, *, data: str | None = None, arch: str | 
     ``checkpoint``: our .pth, a released .pth.tar or an exported .safetensors (default with ``data``:
     runs/retrain/<data name>/best.pth); ``arch``: for files that hold none; ``plain``: also test the plain weights
     of a checkpoint with EMA; ``latency_table``: also report the latency it predicts; ``out``: where test.json
-    goes (default: beside the checkpoint); ``official``: a test config of the paper's code.
+    goes (default: beside the checkpoint); ``official``: a test config of the paper's code. The report page of the
+    folder test.json is in is rewritten with the test's figures (``page``).
     """
+    from cream.assemble import is_main_process
+    from cream.reporting import write_report
     from cream.train.tester import evaluate_checkpoint
 
-    return TestResult.from_dict(evaluate_checkpoint(checkpoint, data=data, arch=arch, resolution=resolution,
-                                                    plain=plain, latency_table=latency_table, out=out,
-                                                    official=official, overrides=overrides))
+    result = TestResult.from_dict(evaluate_checkpoint(checkpoint, data=data, arch=arch, resolution=resolution,
+                                                      plain=plain, latency_table=latency_table, out=out,
+                                                      official=official, overrides=overrides))
+    if is_main_process():
+        written = Path(result.written_to)
+        result.page = str(write_report(written.parent if written.name == "test.json" else written))
+    return result
 
 
 test.__test__ = False  # a function of the API, not a test for pytest to collect
@@ -192,6 +220,17 @@ def export(checkpoint: str | None = None, *, supernet: str | None = None, arch: 
     return ExportResult.from_dict(export_model(checkpoint, supernet=supernet, arch=arch, formats=formats,
                                                resolution=resolution, plain=plain, out=out, data=data,
                                                overrides=overrides))
+
+
+def report(run: str, *others: str, out: str | None = None) -> ReportResult:
+    """Write the report page of the run folder ``run`` (``cream report``): a search, retraining, test or
+    rank-correlation study, finished, interrupted or written by an older cream (the page says what its files lack).
+    With ``others``, one page comparing runs of one kind (default ``out``: compare.html beside the first run's
+    folder)."""
+    from cream.reporting import compare_runs, write_report
+
+    page = compare_runs([run, *others], out or Path(run).parent / "compare.html") if others else write_report(run, out)
+    return ReportResult(page=str(page), size_mb=page.stat().st_size / 1e6)
 
 
 def create_model(name_or_arch: str, num_classes: int = 1000, in_chans: int = 3, resolution: int | None = None,

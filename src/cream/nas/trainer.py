@@ -44,21 +44,22 @@ from cream.space.supernet import Supernet
 
 LATENCY_TABLE = "latency_table.json"  # the run's copy of space.latency_table
 OUTPUTS = ("last.pth", "last.pth.prev", "last.pth.tmp", "result.json", "summary.csv", "search.log", "search.png",
-           "tensorboard", "config.yaml", LATENCY_TABLE)
+           "tensorboard", "config.yaml", LATENCY_TABLE, "report.html")
 STRATEGIES: dict[str, type[SearchStrategy]] = {  # search.algorithm -> its rule
     "cream": Cream, "spos": Spos, "fairnas": FairNas, "sandwich": Sandwich}
 
 
 def run_search(cfg: SearchRun, force: bool = False, strategy: type[SearchStrategy] | None = None,
-               notes: list[str] = ()) -> dict:
+               notes: list[str] = (), after_epoch=None) -> dict:
     """Run (or resume, or just report) the search described by ``cfg``; returns result.json's content.
 
     Keys left null are first taken from the data (``settings_from_data``), and the log says what they became,
     after ``notes`` (e.g. where the config's values came from). ``strategy``: a training rule to use instead of
-    the one ``search.algorithm`` names.
+    the one ``search.algorithm`` names; ``after_epoch(run_dir)``: called after each epoch and at the end
+    (``engine.run``).
     """
     cfg, data_notes = settings_from_data(cfg, "search")
-    return SupernetSearch.execute(cfg, force, notes=[*notes, *data_notes], strategy=strategy)
+    return SupernetSearch.execute(cfg, force, notes=[*notes, *data_notes], strategy=strategy, after_epoch=after_epoch)
 
 
 class EpochMeter(EpochSums):
@@ -79,8 +80,8 @@ class SupernetSearch(EpochRun):
     OUTPUTS = OUTPUTS
 
     def __init__(self, cfg: SearchRun, ctx: RunContext, run_dir: RunDir, notes: list[str] = (),
-                 strategy: type[SearchStrategy] | None = None):
-        super().__init__(cfg, ctx, run_dir, notes)
+                 strategy: type[SearchStrategy] | None = None, after_epoch=None):
+        super().__init__(cfg, ctx, run_dir, notes, after_epoch)
         s, run = cfg.search, cfg.run
         self.plan = plan_from_config(cfg.space, ctx.device, run.channels_last, ctx.uses_bf16)
         if self.plan.latency is not None and ctx.is_main:
