@@ -32,6 +32,7 @@ from cream.errors import CreamError
 from cream.nas.fairnas import FairNas
 from cream.nas.health import ranking_warnings, standalone_probe
 from cream.nas.prioritized import Cream
+from cream.nas.records import BOARD_FILE, PATHS_FILE
 from cream.nas.sampler import PathSampler
 from cream.nas.sandwich import Sandwich
 from cream.nas.selection import evaluate_path, select_final
@@ -44,7 +45,7 @@ from cream.space.supernet import Supernet
 
 LATENCY_TABLE = "latency_table.json"  # the run's copy of space.latency_table
 OUTPUTS = ("last.pth", "last.pth.prev", "last.pth.tmp", "result.json", "summary.csv", "search.log", "search.png",
-           "tensorboard", "config.yaml", LATENCY_TABLE, "report.html")
+           "tensorboard", "config.yaml", LATENCY_TABLE, PATHS_FILE, BOARD_FILE, "report.html")
 STRATEGIES: dict[str, type[SearchStrategy]] = {  # search.algorithm -> its rule
     "cream": Cream, "spos": Spos, "fairnas": FairNas, "sandwich": Sandwich}
 
@@ -159,7 +160,8 @@ class SupernetSearch(EpochRun):
     def state_dict(self) -> dict:
         return {"step": self.step, "supernet": self.supernet.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "ema": self.ema.module.state_dict() if self.ema else None,
-                **self.strategy.state_dict(), "meter": self.meter.sums, "counters": self.counters,
+                **self.strategy.state_dict(), "records": self.strategy.records.state_dict(), "meter": self.meter.sums,
+                "counters": self.counters,
                 "torch_rng": torch.get_rng_state(), "net": self.plan.spec.to_json(), "depths": list(self.plan.depths),
                 "sharing": self.supernet.sharing, "kernel_transform": self.supernet.kernel_transform}
 
@@ -170,6 +172,8 @@ class SupernetSearch(EpochRun):
         if self.ema is not None:
             self.ema.module.load_state_dict(state["ema"])
         self.strategy.load_state_dict(state)
+        if "records" in state:  # checkpoints before paths.csv and board.csv: the files start from this resume
+            self.strategy.records.load_state_dict(state["records"])
         self._step, self.meter, self.counters = state["step"], EpochMeter(state["meter"]), state["counters"]
         torch.set_rng_state(state["torch_rng"])
         self.scheduler.step_update(self.step)
@@ -241,6 +245,10 @@ class SupernetSearch(EpochRun):
         self.meter = EpochMeter()
         return row
 
+    def on_epoch_row(self, row: dict) -> None:
+        if self.ctx.is_main:
+            self.strategy.records.write(self.dir.path)
+
     def epoch_line(self, row: dict) -> str:
         return (f"epoch {row['epoch']}/{self.cfg.search.epochs}  loss {row['loss']:.3f}  "
                 f"train {row['train_acc']:.1f}%  ref val {row['ref_val_acc']:.1f}%  board {row['board_size']}  "
@@ -286,7 +294,8 @@ class SupernetSearch(EpochRun):
         size = f"{best['latency_ms']:.3g} ms" if plan.latency else f"{best['flops']:.2f} M"
         axis = (("latency_ms", f"predicted latency (ms, {plan.latency.describe()})") if plan.latency
                 else ("flops", "multiply-adds (M)"))
-        plot_search(self.dir.file("search.png"), self.strategy.cloud, result["board"], best, self.history,
+        plot_search(self.dir.file("search.png"), self.strategy.records.path_points(axis[0]), result["board"], best,
+                    self.history,
                     f"{result['algorithm']} search: chosen {best['arch']} ({size}, search-val {best['val_top1']:.1f}%)",
                     *axis)
 
