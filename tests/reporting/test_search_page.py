@@ -102,3 +102,11 @@ def test_a_report_failure_is_a_log_warning_not_the_end_of_the_run(search_copy):
     folder = search_copy()
     (folder / "result.json").write_text("{")
     assert page_writer(folder).startswith(f"warning: {folder / 'report.html'} not written (CreamError: ")
+
+
+def test_the_page_of_a_real_search_plots_every_path_its_paths_csv_lists(runs):
+    with open(runs["search"] / "paths.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert rows  # Cream evaluates paths after its warm-up
+    cloud = trace(charts((runs["search"] / "report.html").read_text())["cloud"], "paths evaluated")
+    assert cloud["text"] == [r["arch"] for r in rows] and cloud["y"] == [float(r["top1"]) for r in rows]
