@@ -68,6 +68,10 @@ def test_comparing_searches_overlays_them_and_finds_each_picks_retraining(runs, 
     for name, key, value in (("result.json", "best_top1", 77.77), ("test.json", "top1", 66.66)):
         values = json.loads((retrained / name).read_text())
         (retrained / name).write_text(json.dumps({**values, key: value}))
+    another = tmp_path / "runs" / "retrain" / "another"  # listed first, but a retraining of another arch
+    shutil.copytree(retrained, another)
+    values = json.loads((another / "result.json").read_text())
+    (another / "result.json").write_text(json.dumps({**values, "arch": "0-00-000-00-00", "best_top1": 11.11}))
     first = search_copy("first")
     out = tmp_path / "compare.html"
     cream.report(str(first), str(other), out=str(out))
