@@ -13,7 +13,7 @@ def test_the_confusion_matrix_counts_true_against_predicted_and_the_most_confide
         y = torch.tensor(rng.integers(0, 4, 8))
         x = torch.tensor(rng.normal(size=(8, 3, 40, 40)), dtype=torch.float32)
         mistakes.observe(x, y, logits)
-        seen += [(int(t), int(l.argmax()), float(l.softmax(0).max())) for t, l in zip(y, logits)]
+        seen += [(int(t), int(row.argmax()), float(row.softmax(0).max())) for t, row in zip(y, logits)]
     expected = np.zeros((4, 4), int)
     for true, predicted, _ in seen:
         expected[true, predicted] += 1

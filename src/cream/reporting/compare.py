@@ -21,20 +21,22 @@ def compare_page(runs: list[RunFiles]) -> dict:
             f"{run.folder} ({run.kind})" for run in runs))
     kind = kinds[0]
     page = {"kind": "compare", "compared": kind, "title": f"{len(runs)} {kind} runs compared", "runs": runs,
-            "facts": [(run.folder.name, str(run.folder)) for run in runs], "charts": [], "table": None}
+            "facts": [(run.folder.name, str(run.folder)) for run in runs], "charts": [], "table": None,
+            "missing": [f"{run.folder.name}: {what}" for run in runs for what in run.missing]}
     if kind == "search":
-        page["charts"] = [as_html(search.cloud_figure(runs, search.cost_axis(runs[0].result or {}, runs[0].config)),
-                                  "cloud"), as_html(search.curves_figure(runs), "curves")]
+        axis = search.cost_axis(runs[0].result or {}, runs[0].config)
+        page["charts"] = [("Paths evaluated during each search", as_html(search.cloud_figure(runs, axis), "cloud")),
+                          ("Training", as_html(search.curves_figure(runs), "curves"))]
         page["table"] = picks_table(runs)
         page["rule"] = RETRAIN_RULE
     elif kind == "retrain":
-        page["charts"] = [as_html(retrain.curves_figure(runs), "curves")]
+        page["charts"] = [("Training", as_html(retrain.curves_figure(runs), "curves"))]
         page["table"] = {"columns": ["run", "arch", "best val top-1 (%)", "best epoch", "M multiply-adds"],
                          "rows": [[r.folder.name, (r.result or {}).get("arch"), _pct((r.result or {}).get("best_top1")),
                                    (r.result or {}).get("best_epoch"), _num((r.result or {}).get("flops"))]
                                   for r in runs]}
     elif kind == "rankcorr":
-        page["charts"] = [as_html(rankcorr.scatter_figure(runs), "scatter")]
+        page["charts"] = [("Supernet against stand-alone accuracy", as_html(rankcorr.scatter_figure(runs), "scatter"))]
         page["table"] = {"columns": ["run", "paths", "Kendall tau", "Spearman rho"],
                          "rows": [[r.folder.name, r.rankcorr["n"], f"{r.rankcorr['kendall_tau']:.3f}",
                                    f"{r.rankcorr['spearman_rho']:.3f}"] for r in runs]}

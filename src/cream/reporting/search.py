@@ -7,9 +7,12 @@ import re
 
 import plotly.graph_objects as go
 
+from cream.config import DataConfig
 from cream.reporting.charts import COLORS, as_html, curve, figure, grid
 from cream.reporting.files import RunFiles
 from cream.reporting.network import network_stages
+
+FASHION_MNIST_ROOT = DataConfig().root  # the preset's data: no --data in the command to retrain the pick
 
 
 def search_page(run: RunFiles) -> dict:
@@ -92,7 +95,7 @@ def verdict(run: RunFiles, pick: dict | None) -> dict:
     if not warnings:
         lines.append("No health warning: the supernet trained without diverging and above chance.")
     data = run.config["data"]
-    source = "fashion_mnist" if data["dataset"] == "fashion_mnist" else f"--data {data['root']}"
+    source = "fashion_mnist" if data["root"] == FASHION_MNIST_ROOT else f"--data {data['root']}"
     command = f"cream retrain {source} retrain.arch={run.folder}/result.json"
     return {"ok": not warnings, "lines": lines, "command": command}
 
