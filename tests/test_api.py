@@ -86,10 +86,12 @@ def test_cream_search_is_a_plain_function_with_its_own_docstring_that_passes_the
     import inspect
 
     from cream.nas import trainer
+    from cream.reporting import page_writer
 
     calls = []
 
-    def run_search(cfg, force=False, strategy=None, notes=()):
+    def run_search(cfg, force=False, strategy=None, notes=(), after_epoch=None):
+        assert after_epoch is page_writer  # the report page is rewritten after every epoch
         calls.append((cfg.search.epochs, force, strategy))
         return {"arch": "3-3-3-3-3", "val_top1": 50.0}
 

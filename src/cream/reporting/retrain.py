@@ -3,7 +3,7 @@ model card; with a test.json beside it, the test's figures too."""
 
 from __future__ import annotations
 
-from cream.reporting.charts import COLORS, as_html, curve, grid
+from cream.reporting.charts import COLORS, as_html, curve, epoch_grid
 from cream.reporting.files import RunFiles
 from cream.reporting.network import network_stages
 from cream.reporting.testset import test_sections
@@ -42,7 +42,8 @@ def retrain_facts(run: RunFiles) -> list[tuple[str, str]]:
 def curves_figure(runs: list[RunFiles], best_epoch: int | None = None):
     """Train and val top-1 (plain and EMA weights), train and val loss, and the lr, over epochs; the best epoch
     marked."""
-    fig = grid(1, 3, ["top-1 (%)", "loss", "learning rate"], height=400)
+    epochs = max(len(run.history) for run in runs)
+    fig = epoch_grid(1, 3, ["top-1 (%)", "loss", "learning rate"], epochs, height=400)
     for i, run in enumerate(runs):
         color, prefix = COLORS[i % len(COLORS)], (f"{run.folder.name}: " if len(runs) > 1 else "")
         rows, group = run.history, run.folder.name

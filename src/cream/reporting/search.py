@@ -8,7 +8,7 @@ import re
 import plotly.graph_objects as go
 
 from cream.config import DataConfig
-from cream.reporting.charts import COLORS, as_html, curve, figure, grid
+from cream.reporting.charts import COLORS, as_html, curve, epoch_grid, figure
 from cream.reporting.files import RunFiles
 from cream.reporting.network import network_stages
 
@@ -221,7 +221,8 @@ def board_figure(run: RunFiles) -> go.Figure:
 
 def curves_figure(runs: list[RunFiles]) -> go.Figure:
     """Loss, top-1 (train and the reference path's val), lr, and the share of distilled steps with mean m."""
-    fig = grid(2, 2, ["loss", "top-1 (%)", "learning rate", "distilled steps (share) and mean m"])
+    epochs = max(len(run.history) for run in runs)
+    fig = epoch_grid(2, 2, ["loss", "top-1 (%)", "learning rate", "distilled steps (share) and mean m"], epochs)
     for i, run in enumerate(runs):
         color, prefix = COLORS[i % len(COLORS)], (f"{run.folder.name}: " if len(runs) > 1 else "")
         rows, group = run.history, run.folder.name
