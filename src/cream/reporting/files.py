@@ -17,8 +17,6 @@ import yaml
 
 from cream.errors import CreamError
 
-KINDS = ("search", "retrain", "test", "rankcorr")
-
 
 @dataclass
 class RunFiles:
@@ -36,10 +34,6 @@ class RunFiles:
     mistakes: dict | None = None                        # its thumbnails file, as arrays
     rankcorr: dict | None = None                        # rankcorr.json
     missing: list[str] = field(default_factory=list)    # what the page cannot show, in words
-
-    @property
-    def finished(self) -> bool:
-        return self.result is not None or self.kind in ("test", "rankcorr")
 
     @property
     def history(self) -> list[dict]:
