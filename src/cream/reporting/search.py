@@ -24,7 +24,7 @@ def search_page(run: RunFiles) -> dict:
         "kind": "search", "title": f"search {run.folder.name}", "run": run, "facts": search_facts(run),
         "verdict": verdict(run, pick), "pick": pick,
         "network": network_stages(pick["arch"], result["net"]) if pick else None,
-        "cloud": as_html(cloud_figure([run], axis), "cloud"),
+        "cloud": as_html(cloud_figure([run], axis), "cloud") if cloud_points(run) else None,
         "board_timeline": as_html(board_figure(run), "board") if run.board else None,
         "curves": as_html(curves_figure([run]), "curves") if run.history else None,
         "throughput": throughput(run),
