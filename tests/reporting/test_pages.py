@@ -77,8 +77,8 @@ def test_comparing_searches_overlays_them_and_finds_each_picks_retraining(runs, 
     cream.report(str(first), str(other), out=str(out))
     html = out.read_text()
     page = charts(html)
-    assert [t["name"] for t in page["cloud"]["data"] if "candidates" in t["name"]] == [
-        "first: final candidates (no paths.csv)", "other: final candidates (no paths.csv)"]
+    assert [t["name"] for t in page["cloud"]["data"] if "paths evaluated" in t["name"]] == [
+        "first: paths evaluated", "other: paths evaluated"]
     pick = json.loads((first / "result.json").read_text())
     body = html.split("<tbody>")[1].split("</tbody>")[0]
     rows = [[cell.split("</td>")[0] for cell in row.split("<td>")[1:]] for row in body.split("<tr>")[1:]]

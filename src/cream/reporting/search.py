@@ -134,8 +134,9 @@ def candidates_table(candidates: list[dict], axis: tuple[str, str]) -> dict | No
 
 
 def cloud_points(run: RunFiles) -> list[dict]:
-    """Every path evaluated during the search (paths.csv), or for older runs the final candidates."""
-    if run.paths is not None:
+    """Every path evaluated during the search (paths.csv), or where there is none (older runs, rules without a
+    board) the final candidates."""
+    if run.paths:
         return run.paths
     return [{**c, "top1": c.get("batch_accuracy") or c["val_top1"]} for c in (run.result or {}).get("candidates", [])]
 
@@ -161,7 +162,7 @@ def cloud_figure(runs: list[RunFiles], axis: tuple[str, str]) -> go.Figure:
         name = f"{run.folder.name}: " if len(runs) > 1 else ""
         color = COLORS[i % len(COLORS)]
         points = [p for p in cloud_points(run) if p.get(key) is not None and p.get("top1") is not None]
-        what = "paths evaluated" if run.paths is not None else "final candidates (no paths.csv)"
+        what = "paths evaluated" if run.paths else "final candidates (no path in paths.csv)"
         fig.add_trace(go.Scatter(
             x=[p[key] for p in points], y=[p["top1"] for p in points], mode="markers", name=f"{name}{what}",
             text=[p["arch"] for p in points], marker={"size": 5, "color": color, "opacity": 0.35},
