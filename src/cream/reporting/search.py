@@ -51,7 +51,7 @@ def search_facts(run: RunFiles) -> list[tuple[str, str]]:
         latency = latency or [space.get("latency_min"), space.get("latency_max")]
         budget += f"; {_num(latency[0])} to {_num(latency[1], 'no limit')} ms predicted latency " \
                   f"({space.get('latency_table')})"
-    depths = result.get("depths") or space.get("depths") or "from the budget"
+    depths = result.get("depths") or space.get("depths") or logged(run, r"; space (\[[\d, ]+\])") or "from the budget"
     elastic = ", elastic depth" if space.get("elastic_depth") else ""
     transforms = ", kernel transforms" if space.get("kernel_transform") else ""
     elapsed = result.get("elapsed_s") or (run.history[-1].get("elapsed_s") if run.history else None)
@@ -101,11 +101,16 @@ def verdict(run: RunFiles, pick: dict | None) -> dict:
 
 def device(run: RunFiles) -> str:
     """The device the run's log names (its config may say only "auto")."""
+    return logged(run, r"device (\S+?)[;,]") or run.config["run"].get("device", "?")
+
+
+def logged(run: RunFiles, pattern: str) -> str | None:
+    """The first group of ``pattern``'s first match in the run's log (e.g. what the run worked out itself)."""
     for line in run.log:
-        found = re.search(r"device (\S+?)[;,]", line)
+        found = re.search(pattern, line)
         if found:
             return found.group(1)
-    return run.config["run"].get("device", "?")
+    return None
 
 
 def throughput(run: RunFiles) -> list[list]:
