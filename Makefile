@@ -9,7 +9,7 @@ FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 DEMO_SEARCH := runs/search/fashion_mnist
 DEMO_RETRAIN := runs/retrain/fashion_mnist
 
-.PHONY: setup data demo test test-slow lint clean device-carry
+.PHONY: setup data browser demo test test-slow lint clean device-carry
 
 setup: $(STAMP)
 
@@ -31,15 +31,26 @@ data:
 		fi; \
 	fi
 
+browser:  # Debian's Chromium, for the real-browser test of the report pages (which skips without it)
+	@if ! command -v chromium >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing Debian's chromium"; \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+		else \
+			echo "note: no chromium, so the browser test of the report pages skips; sudo apt-get install -y chromium"; \
+		fi; \
+	fi
+
 demo: setup data
 	$(BIN)/cream search fashion_mnist run.out_dir=$(DEMO_SEARCH)
 	$(BIN)/cream retrain fashion_mnist run.out_dir=$(DEMO_RETRAIN) retrain.arch=$(DEMO_SEARCH)/result.json
 	$(BIN)/cream test --checkpoint $(DEMO_RETRAIN)/best.pth
+	@echo "the search's report page: $(DEMO_SEARCH)/report.html (the retraining's and test's: $(DEMO_RETRAIN)/report.html)"
 
-test: setup data
+test: setup data browser
 	$(BIN)/python -m pytest -q
 
-test-slow: setup data
+test-slow: setup data browser
 	$(BIN)/python -m pytest -q -m slow
 
 lint: setup

@@ -89,10 +89,12 @@ def test_cream_search_is_a_plain_function_with_its_own_docstring_that_passes_the
 
     from cream.analysis import plots
     from cream.nas import trainer
+    from cream.reporting import page_writer
 
     calls, drawn = [], []
 
-    def run_search(cfg, force=False, strategy=None, notes=()):
+    def run_search(cfg, force=False, strategy=None, notes=(), after_epoch=None):
+        assert after_epoch is page_writer  # the report page is rewritten after every epoch
         calls.append((cfg.search.epochs, force, strategy))
         return {"arch": "3-3-3-3-3", "val_top1": 50.0, "config": {"run": {"out_dir": "runs/x"}},
                 **({"already_finished": True} if cfg.search.epochs == 4 else {})}

@@ -1,12 +1,12 @@
 """cream: one-shot NAS by prioritized path distillation. Importing it registers ``cream_*`` models in timm.
 
 From Python (``cream.api``): ``cream.search``, ``cream.retrain``, ``cream.test``, ``cream.export``, ``cream.arch``,
-``cream.latency_table``, ``cream.subset`` and ``cream.rankcorr`` do what the commands do and return typed results
+``cream.latency_table``, ``cream.subset``, ``cream.rankcorr`` and ``cream.report`` do what the commands do and return typed results
 (``cream.api.space`` plans a space: ``cream.space`` is the search space's package); ``cream.create_model`` builds a
 net, ``cream.load_supernet`` reads a search. The search's own code lives in the package ``cream.nas``.
 
 Layers, bottom to top: errors < config < engine < space, data < settings_from_data < nas, train < analysis <
-report < official < assemble < api < cli. A module imports from its own package and from layers below it, never
+reporting < official < assemble < api < cli. A module imports from its own package and from layers below it, never
 from one above or from a sibling on its layer (nas and train stand apart); only this file imports upward
 (tests/test_layering.py reads this line and checks every import of the package against it).
 """
@@ -17,6 +17,7 @@ from cream.api import (  # noqa: F401  (the Python API)
     ExportResult,
     LatencyTableResult,
     RankCorrResult,
+    ReportResult,
     RetrainResult,
     SearchResult,
     SpaceResult,
@@ -28,6 +29,7 @@ from cream.api import (  # noqa: F401  (the Python API)
     latency_table,
     load_supernet,
     rankcorr,
+    report,
     retrain,
     search,
     subset,

@@ -7,6 +7,7 @@
     found = cream.search(data="pets")                      # runs/search/pets
     trained = cream.retrain(data="pets")                   # retrains found.arch: runs/retrain/pets
     report = cream.test(trained.checkpoint, data="pets")   # test.json beside best.pth
+    page = cream.report("runs/search/pets")                # the search's report.html, rewritten
     net = cream.create_model(found.arch, num_classes=3, resolution=found.net["resolution"])
     cream.search(data=(images, labels), name="digits")     # data in memory: runs/search/digits
 
@@ -117,7 +118,23 @@ class TestResult(_Result):
     cpu_count: int | None
     config: dict
     versions: dict
+    per_class: list[dict] | None = None    # top-1 and images per class (headline weights)
+    confusion: list[list[int]] | None = None  # rows: the true class, columns: the predicted one
+    mistakes: str | None = None            # the file beside test.json with the most confident mistakes' thumbnails
     written_to: str | None = None
+    page: str | None = None                # the report page written beside test.json
+
+
+@dataclass
+class ReportResult(_Result):
+    """A report page that was written."""
+
+    page: str                  # its path
+    size_mb: float
+
+    def line(self) -> str:
+        """What the log and the command line say about it."""
+        return f"report: {self.page} ({self.size_mb:.1f} MB)"
 
 
 @dataclass
@@ -165,6 +182,7 @@ class RankCorrResult:
     report: dict | None
     text: str | None
     out: str | None
+    page: str | None = None    # the report page's line ("report: PATH (SIZE)"), once the study is finished
 
 
 def search(preset: str | None = None, *, data=None, name: str | None = None, official: str | None = None,
@@ -183,11 +201,12 @@ def search(preset: str | None = None, *, data=None, name: str | None = None, off
     from cream.assemble import run_config
     from cream.data.in_memory import python_data
     from cream.nas import trainer
+    from cream.reporting import page_writer
 
     notes = []  # where each value came from: the first line of the run's log
     with python_data(data, name, "search") as data:
         cfg = run_config("search", preset, data=data, official=official, overrides=overrides, notes=notes)
-        result = trainer.run_search(cfg, force=force, strategy=strategy, notes=notes)
+        result = trainer.run_search(cfg, force=force, strategy=strategy, notes=notes, after_epoch=page_writer)
     if not result.get("already_finished") and is_main_process():
         from cream.analysis.plots import plot_search_run
 
@@ -206,6 +225,7 @@ def retrain(preset: str | None = None, *, data=None, name: str | None = None, ar
     """
     from cream.assemble import run_config
     from cream.data.in_memory import python_data
+    from cream.reporting import page_writer
     from cream.train import trainer
 
     given = {"arch": arch, "init": init}
@@ -214,7 +234,7 @@ def retrain(preset: str | None = None, *, data=None, name: str | None = None, ar
     with python_data(data, name, "retrain") as data:
         cfg = run_config("retrain", preset, data=data, official=official, arguments=arguments, overrides=overrides,
                          notes=notes)
-        return RetrainResult.from_dict(trainer.run_retrain(cfg, force=force, notes=notes))
+        return RetrainResult.from_dict(trainer.run_retrain(cfg, force=force, notes=notes, after_epoch=page_writer))
 
 
 def test(checkpoint: str | None = None, *, data=None, name: str | None = None, arch: str | None = None,
@@ -228,10 +248,12 @@ def test(checkpoint: str | None = None, *, data=None, name: str | None = None, a
     labels)`` from Python is the test set, a dict tests on its ``test`` (else ``val``), and the classes are the
     checkpoint's; ``arch``: for files that hold none; ``plain``: also test the plain weights of a checkpoint with
     EMA; ``latency_table``: also report the latency it predicts; ``out``: where test.json goes (default: beside
-    the checkpoint); ``official``: a test config of the paper's code.
+    the checkpoint); ``official``: a test config of the paper's code. The report page of the folder
+    test.json is in is rewritten with the test's figures (``page``).
     """
     from cream.assemble import default_checkpoint, file_config, read_official, say
     from cream.data.in_memory import python_data
+    from cream.reporting import write_report
     from cream.space.zoo import name_note
     from cream.train.tester import run_test
     from cream.train.weights import read_weights
@@ -249,7 +271,11 @@ def test(checkpoint: str | None = None, *, data=None, name: str | None = None, a
                  "latency_table": latency_table, "out": out}
         cfg = file_config("test", weights.config, source=checkpoint, data=data, official=paper,
                           arguments={k: v for k, v in given.items() if v is not None}, overrides=overrides)
-        return TestResult.from_dict(run_test(cfg, weights))
+        result = TestResult.from_dict(run_test(cfg, weights))
+    if is_main_process():
+        written = Path(result.written_to)
+        result.page = str(write_report(written.parent if written.name == "test.json" else written))
+    return result
 
 
 test.__test__ = False  # a function of the API, not a test for pytest to collect
@@ -282,6 +308,17 @@ def export(checkpoint: str | None = None, *, supernet: str | None = None, arch: 
     cfg = file_config("export", saved, source=checkpoint or supernet, data=data,
                       arguments={k: v for k, v in given.items() if v is not None}, overrides=overrides)
     return ExportResult.from_dict(export_model(cfg, source))
+
+
+def report(run: str, *others: str, out: str | None = None) -> ReportResult:
+    """Write the report page of the run folder ``run`` (``cream report``): a search, retraining, test or
+    rank-correlation study, finished, interrupted or written by an older cream (the page says what its files lack).
+    With ``others``, one page comparing runs of one kind (default ``out``: compare.html beside the first run's
+    folder)."""
+    from cream.reporting import compare_runs, write_report
+
+    page = compare_runs([run, *others], out or Path(run).parent / "compare.html") if others else write_report(run, out)
+    return ReportResult(page=str(page), size_mb=page.stat().st_size / 1e6)
 
 
 def create_model(name_or_arch: str, num_classes: int = 1000, in_chans: int = 3, resolution: int | None = None,
@@ -452,4 +489,12 @@ def rankcorr(supernet: str | None = None, *, merge: str | None = None, compare: 
         report, out = run_study(cfg, shard, force=force), cfg.run.out_dir
     else:
         raise CreamError("cream rankcorr needs --supernet CKPT (a study), --merge DIR or --compare RUN_A RUN_B")
-    return RankCorrResult(report, report_text(report) if report is not None else None, out)
+    if report is None:  # other shards have paths left
+        return RankCorrResult(None, None, out)
+    page = None
+    if is_main_process():
+        from cream.reporting import write_report
+
+        written = write_report(out)
+        page = ReportResult(page=str(written), size_mb=written.stat().st_size / 1e6).line()
+    return RankCorrResult(report, report_text(report), out, page)

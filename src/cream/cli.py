@@ -100,7 +100,7 @@ def cmd_search(args):
           f"{result.params:.2f} M params, search-val top-1 {result.val_top1:.2f}%)")
     table = ", latency_table.json" if result.latency_table else ""
     print(f"results in {result.config['run']['out_dir']}: result.json, summary.csv, search.png, search.log, "
-          f"tensorboard/{table}")
+          f"report.html, tensorboard/{table}")
 
 
 def cmd_subset(args):
@@ -130,6 +130,8 @@ def cmd_rankcorr(args):
             print(f"written to {args.out}: compare.json, compare.csv, compare.png")
     else:
         print(f"results in {result.out}: rankcorr.json, rankcorr.csv, rankcorr.png")
+        if result.page:
+            print(result.page)
 
 
 def _add_run_options(p, kind):
@@ -158,7 +160,7 @@ def cmd_retrain(args):
     print(f"{done}retrained {result.arch}: best val top-1 {result.best_top1:.2f}% at epoch "
           f"{result.best_epoch} ({result.weights} weights) in {result.elapsed_s / 60:.1f} min")
     print(f"results in {result.config['run']['out_dir']}: best.pth, last.pth, result.json, summary.csv, "
-          "retrain.log, tensorboard/; "
+          "retrain.log, report.html, tensorboard/; "
           f"test with: cream test --checkpoint {result.checkpoint}")
 
 
@@ -183,6 +185,14 @@ def cmd_test(args):
         print(f"latency at batch {t['batch']}, {t['threads']} thread(s): predicted {t['predicted_ms']:.3g} ms, "
               f"measured {t['measured_ms']:.3g} ms (table {t['file']})")
     print(f"wrote {report.written_to}")
+    if report.page:
+        print(f"report: {report.page}")
+
+
+def cmd_report(args):
+    from cream import api
+
+    print(api.report(*args.runs, out=args.out).line())
 
 
 def _formats(text):
@@ -303,6 +313,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace an earlier subset in --dst")
     p.add_argument("--copy", action="store_true", help="copy the images instead of linking them")
     p.set_defaults(func=cmd_subset)
+
+    p = sub.add_parser("report", help="write a run's report page (report.html), or one page comparing runs")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR",
+                   help="a run folder (search, retrain, test or rankcorr); several: one page comparing them")
+    p.add_argument("--out", help="where to write the page (default: RUN_DIR/report.html; comparing: compare.html "
+                                 "beside the first run's folder)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("rankcorr", help="rank correlation of weight-sharing and stand-alone accuracy of paths")
     mode = p.add_mutually_exclusive_group()

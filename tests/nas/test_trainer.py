@@ -92,6 +92,8 @@ def test_interrupted_and_resumed_run_equals_an_unbroken_one(tiny_fashion_mnist, 
         run_search(tiny_config(tiny_fashion_mnist, tmp_path / "b", *keys), strategy=interrupted)
     resumed = run_search(tiny_config(tiny_fashion_mnist, tmp_path / "b", *keys))
     assert comparable(resumed) == comparable(unbroken)
+    for name in ("paths.csv", "board.csv"):  # rewritten from the checkpoint's records, as if never stopped
+        assert (tmp_path / "b" / name).read_text() == (tmp_path / "a" / name).read_text()
     assert unbroken["counters"]["meta_updates"] > 0
 
 
@@ -456,13 +458,15 @@ def test_a_latency_budget_bounds_the_search_its_board_and_its_pick(tiny_fashion_
     ckpt = torch.load(out / "last.pth", weights_only=False)
     board = ckpt["board"]["entries"]
     assert board and all(e["cost"] == 9 + 2 * e["arch"].count("5") for e in board)  # ties break on latency
-    assert {x for x, _ in ckpt["cloud"]} <= {13, 15, 17, 19}
+    paths = ckpt["records"]["paths"]
+    assert paths and all(latency == 9 + 2 * arch.count("5") for _, _, arch, _, latency, _ in paths)
     plots = []
     monkeypatch.setattr(plots_module, "plot_search", lambda *args: plots.append(args))
     plots_module.plot_search_run(out, result)  # search.png, as cream.search draws it after the run
     (_, cloud, board_rows, chosen, _, title, x_key, x_label), = plots
     assert x_key == "latency_ms" and x_label.startswith("predicted latency (ms, cpu")
-    assert chosen["arch"] == result["arch"] and board_rows == result["board"] and cloud == ckpt["cloud"]
+    assert chosen["arch"] == result["arch"] and board_rows == result["board"]
+    assert cloud == [[latency, top1] for _, _, _, _, latency, top1 in paths]
     assert f"({result['latency_ms']:.3g} ms, search-val" in title
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -10,20 +11,20 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from cream.engine.checkpoint import load_checkpoint  # noqa: E402
 from cream.space.latency_table import parse_latency_table  # noqa: E402
 
 
 def plot_search_run(run_dir: Path, result: dict) -> None:
-    """search.png of the finished search in ``run_dir`` whose result.json holds ``result``: the sampled paths its
-    last.pth keeps (a Cream search's ``cloud``), the board, the chosen path and the training curves."""
-    cloud = load_checkpoint(run_dir / "last.pth").get("cloud", [])
+    """search.png of the finished search in ``run_dir`` whose result.json holds ``result``: the paths its rule
+    evaluated (paths.csv), the board, the chosen path and the training curves."""
     best = result["candidates"][0]
     if result["latency_table"]:  # the run's copy of the table, for the axis label
         table = parse_latency_table(json.loads((run_dir / result["latency_table"]["file"]).read_text()))
         size, axis = f"{best['latency_ms']:.3g} ms", ("latency_ms", f"predicted latency (ms, {table.describe()})")
     else:
         size, axis = f"{best['flops']:.2f} M", ("flops", "multiply-adds (M)")
+    with open(run_dir / "paths.csv", newline="") as f:
+        cloud = [[float(row[axis[0]]), float(row["top1"])] for row in csv.DictReader(f)]
     plot_search(run_dir / "search.png", cloud, result["board"], best, result["history"],
                 f"{result['algorithm']} search: chosen {best['arch']} ({size}, search-val {best['val_top1']:.1f}%)",
                 *axis)

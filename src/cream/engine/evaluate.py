@@ -10,8 +10,10 @@ from cream.engine.context import RunContext
 
 
 @torch.no_grad()
-def evaluate(forward, loader, ctx: RunContext, max_images: int | None = None) -> dict:
-    """Top-1/top-5 (%) and mean cross-entropy of ``forward(x)`` over ``loader`` (summed over processes)."""
+def evaluate(forward, loader, ctx: RunContext, max_images: int | None = None, observe=None) -> dict:
+    """Top-1/top-5 (%) and mean cross-entropy of ``forward(x)`` over ``loader`` (summed over processes).
+
+    ``observe(x, y, logits)``, when given, sees every batch (e.g. to count errors per class)."""
     totals = torch.zeros(4, dtype=torch.float64, device=ctx.device)  # correct1, correct5, loss, count
     seen = 0
     for x, y in loader.batches():
@@ -20,6 +22,8 @@ def evaluate(forward, loader, ctx: RunContext, max_images: int | None = None) ->
         x, y = ctx.to_device(x), y.to(ctx.device)
         with ctx.autocast():
             logits = forward(x).float()
+        if observe is not None:
+            observe(x, y, logits)
         top = logits.topk(min(5, logits.shape[1]), dim=1).indices
         totals[0] += (top[:, 0] == y).sum()
         totals[1] += (top == y[:, None]).any(dim=1).sum()

@@ -4,6 +4,10 @@ epoch (stop requests, progress, periodic atomic checkpoints), check its health a
 A run kind (the search, the retraining) subclasses ``EpochRun`` and supplies only what differs: what one epoch's
 steps do (``train_steps``), what its checkpoint holds (``state_dict``), what an epoch's row and log line say, and
 what its result says (``result``). ``Kind.execute(cfg)`` runs one from start to finish.
+
+``after_epoch(run_dir)``, when given, is called by rank 0 after each epoch's files are written and once after
+result.json (the API passes the report page's writer; this layer knows nothing of it). A line it returns from its
+last call closes the log.
 """
 
 from __future__ import annotations
@@ -34,8 +38,9 @@ class EpochRun:
     what = ""               # what a finished run is called in messages ("search", "retraining")
     OUTPUTS: tuple[str, ...] = ()  # the files it writes (--force removes only these)
 
-    def __init__(self, cfg, ctx: RunContext, run_dir: RunDir, notes=()):
+    def __init__(self, cfg, ctx: RunContext, run_dir: RunDir, notes=(), after_epoch=None):
         self.cfg, self.ctx, self.dir = cfg, ctx, run_dir
+        self.after_epoch = after_epoch
         self.log = RunLog(run_dir.path if ctx.is_main else None, self.kind, cfg.run.quiet)
         for note in notes:
             self.log.info(note)
@@ -191,6 +196,13 @@ class EpochRun:
         self.log.info(self.epoch_line(row))
         for warning in new_warnings(self.training_health(self.history[:-1]), self.training_health(self.history)):
             self.log.info(f"warning: {warning}")
+        self.call_after_epoch()
+
+    def call_after_epoch(self):
+        """``after_epoch(run_dir)`` on rank 0; returns what it returns."""
+        if self.after_epoch is not None and self.ctx.is_main:
+            return self.after_epoch(self.dir.path)
+        return None
 
     # ------------------------------------------------------------------ result
 
@@ -202,4 +214,7 @@ class EpochRun:
         if self.ctx.is_main:
             write_text_atomic(self.dir.file("result.json"), json.dumps(result, indent=2))
         self.on_result(result)
+        line = self.call_after_epoch()
+        if line:
+            self.log.info(line)
         return result

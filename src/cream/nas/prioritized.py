@@ -22,8 +22,6 @@ from cream.nas.sampler import PathSampler
 from cream.nas.strategy import SearchStrategy, StepLoss, clear_grads
 from cream.space.arch import Arch
 
-CLOUD_LIMIT = 20_000  # sampled (cost, accuracy) points kept for search.png (cost: FLOPs or predicted latency)
-
 
 class Cream(SearchStrategy):
     name = "cream"
@@ -157,13 +155,12 @@ class Cream(SearchStrategy):
             self.meta_optimizer.step()
         if not self.prioritized(epoch):
             return
-        cost = self.search.plan.cost(out.arch)
-        self.offer_to_board(out, accuracy, cost, x)
-        if len(self.cloud) >= CLOUD_LIMIT:
-            del self.cloud[: CLOUD_LIMIT // 10]
-        self.cloud.append([cost, accuracy])
+        plan, arch = self.search.plan, out.arch
+        self.records.add_path(self.search.step, epoch + 1, str(arch), plan.table.macs(arch),
+                              plan.latency.ms(arch) if plan.latency is not None else None, accuracy)
+        self.offer_to_board(epoch, out, accuracy, plan.cost(arch), x)
 
-    def offer_to_board(self, out: StepLoss, accuracy: float, cost: float, x) -> None:
+    def offer_to_board(self, epoch: int, out: StepLoss, accuracy: float, cost: float, x) -> None:
         arch = out.arch
         on_board = any(e.arch == arch for e in self.board.entries)
         if not on_board and not self.board.admits(accuracy, cost):
@@ -175,7 +172,21 @@ class Cream(SearchStrategy):
         teacher_labels = self.search.cfg.search.board_labels == "teacher" and out.teacher_probs is not None
         soft = out.teacher_probs[:n] if teacher_labels else F.softmax(out.logits[:n].detach(), dim=1)
         probs = ctx.broadcast(soft.contiguous())
-        self.search.counters["board_changes"] += int(self.board.consider(arch, accuracy, cost, images, probs))
+        before = list(self.board.entries)
+        if self.board.consider(arch, accuracy, cost, images, probs):
+            self.search.counters["board_changes"] += 1
+            self.record_board_changes(epoch, before)
+
+    def record_board_changes(self, epoch: int, before: list) -> None:
+        """The entries that left the board and those that entered it since ``before`` (a path refreshed in place
+        leaves with its old accuracy and enters with its new one)."""
+        after, table = self.board.entries, self.search.plan.table
+        left = [e for e in before if not any(e is a for a in after)]
+        entered = [e for e in after if not any(e is b for b in before)]
+        for event, entries in (("leave", left), ("enter", entered)):
+            for e in entries:
+                self.records.add_board_event(self.search.step, epoch + 1, event, str(e.arch), table.macs(e.arch),
+                                             e.accuracy)
 
     def candidates(self) -> list[Arch]:
         if len(self.board):
@@ -186,10 +197,9 @@ class Cream(SearchStrategy):
 
     def state_dict(self) -> dict:
         return {"meta_net": self.meta_net.state_dict(), "meta_optimizer": self.meta_optimizer.state_dict(),
-                "board": self.board.state_dict(), "cloud": self.cloud}
+                "board": self.board.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         self.meta_net.load_state_dict(state["meta_net"])
         self.meta_optimizer.load_state_dict(state["meta_optimizer"])
         self.board.load_state_dict(state["board"], self.search.ctx.device)
-        self.cloud = state["cloud"]

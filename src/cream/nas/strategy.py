@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from cream.errors import CreamError
+from cream.nas.records import SearchRecords
 from cream.nas.sampler import PathSampler
 from cream.space.arch import Arch
 
@@ -61,7 +62,7 @@ class SearchStrategy:
         self.sampler = PathSampler(search.plan, "uniform", s.op_probs, s.max_redraws, seed=search.cfg.run.seed,
                                    redraw_out_of_budget=s.out_of_budget == "redraw")
         self.board = None  # the prioritized board, for rules that keep one
-        self.cloud: list[list[float]] = []  # sampled (cost, accuracy) points for search.png
+        self.records = SearchRecords()  # the paths it evaluated and its board's changes (paths.csv, board.csv)
 
     def loss(self, epoch: int, x: torch.Tensor, y: torch.Tensor) -> StepLoss:
         raise NotImplementedError

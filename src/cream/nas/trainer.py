@@ -31,6 +31,7 @@ from cream.errors import CreamError
 from cream.nas.fairnas import FairNas
 from cream.nas.health import ranking_warnings, standalone_probe
 from cream.nas.prioritized import Cream
+from cream.nas.records import BOARD_FILE, PATHS_FILE
 from cream.nas.sampler import PathSampler
 from cream.nas.sandwich import Sandwich
 from cream.nas.selection import evaluate_path, select_final
@@ -43,21 +44,22 @@ from cream.space.supernet import Supernet
 
 LATENCY_TABLE = "latency_table.json"  # the run's copy of space.latency_table
 OUTPUTS = ("last.pth", "last.pth.prev", "last.pth.tmp", "result.json", "summary.csv", "search.log", "search.png",
-           "tensorboard", "config.yaml", LATENCY_TABLE)
+           "tensorboard", "config.yaml", LATENCY_TABLE, PATHS_FILE, BOARD_FILE, "report.html")
 STRATEGIES: dict[str, type[SearchStrategy]] = {  # search.algorithm -> its rule
     "cream": Cream, "spos": Spos, "fairnas": FairNas, "sandwich": Sandwich}
 
 
 def run_search(cfg: SearchRun, force: bool = False, strategy: type[SearchStrategy] | None = None,
-               notes: list[str] = ()) -> dict:
+               notes: list[str] = (), after_epoch=None) -> dict:
     """Run (or resume, or just report) the search described by ``cfg``; returns result.json's content.
 
     Keys left null are first taken from the data (``settings_from_data``), and the log says what they became,
     after ``notes`` (e.g. where the config's values came from). ``strategy``: a training rule to use instead of
-    the one ``search.algorithm`` names.
+    the one ``search.algorithm`` names; ``after_epoch(run_dir)``: called after each epoch and at the end
+    (``engine.run``).
     """
     cfg, data_notes = settings_from_data(cfg, "search")
-    return SupernetSearch.execute(cfg, force, notes=[*notes, *data_notes], strategy=strategy)
+    return SupernetSearch.execute(cfg, force, notes=[*notes, *data_notes], strategy=strategy, after_epoch=after_epoch)
 
 
 class EpochMeter(EpochSums):
@@ -78,8 +80,8 @@ class SupernetSearch(EpochRun):
     OUTPUTS = OUTPUTS
 
     def __init__(self, cfg: SearchRun, ctx: RunContext, run_dir: RunDir, notes: list[str] = (),
-                 strategy: type[SearchStrategy] | None = None):
-        super().__init__(cfg, ctx, run_dir, notes)
+                 strategy: type[SearchStrategy] | None = None, after_epoch=None):
+        super().__init__(cfg, ctx, run_dir, notes, after_epoch)
         s, run = cfg.search, cfg.run
         self.plan = plan_from_config(cfg.space, ctx.device, run.channels_last, ctx.uses_bf16)
         if self.plan.latency is not None and ctx.is_main:
@@ -157,7 +159,8 @@ class SupernetSearch(EpochRun):
     def state_dict(self) -> dict:
         return {"step": self.step, "supernet": self.supernet.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "ema": self.ema.module.state_dict() if self.ema else None,
-                **self.strategy.state_dict(), "meter": self.meter.sums, "counters": self.counters,
+                **self.strategy.state_dict(), "records": self.strategy.records.state_dict(), "meter": self.meter.sums,
+                "counters": self.counters,
                 "torch_rng": torch.get_rng_state(), "net": self.plan.spec.to_json(), "depths": list(self.plan.depths),
                 "sharing": self.supernet.sharing, "kernel_transform": self.supernet.kernel_transform}
 
@@ -168,6 +171,8 @@ class SupernetSearch(EpochRun):
         if self.ema is not None:
             self.ema.module.load_state_dict(state["ema"])
         self.strategy.load_state_dict(state)
+        if "records" in state:  # checkpoints before paths.csv and board.csv: the files start from this resume
+            self.strategy.records.load_state_dict(state["records"])
         self._step, self.meter, self.counters = state["step"], EpochMeter(state["meter"]), state["counters"]
         torch.set_rng_state(state["torch_rng"])
         self.scheduler.step_update(self.step)
@@ -238,6 +243,10 @@ class SupernetSearch(EpochRun):
                "lr": self.optimizer.param_groups[0]["lr"]}
         self.meter = EpochMeter()
         return row
+
+    def on_epoch_row(self, row: dict) -> None:
+        if self.ctx.is_main:
+            self.strategy.records.write(self.dir.path)
 
     def epoch_line(self, row: dict) -> str:
         return (f"epoch {row['epoch']}/{self.cfg.search.epochs}  loss {row['loss']:.3f}  "

@@ -17,6 +17,7 @@ from cream.engine.logs import versions, write_text_atomic
 from cream.errors import CreamError
 from cream.space.latency_table import load_latency_table, measured_ms
 from cream.space.net import build_child
+from cream.train.mistakes import Mistakes
 from cream.train.trainer import net_size
 from cream.train.weights import Weights, load_into, net_for
 
@@ -36,7 +37,7 @@ def run_test(cfg: EvalRun, weights: Weights) -> dict:
                              f"{data.num_classes}; point --data at the dataset it was trained on")
         headline = weights.preferred()[0]
         names = list(weights.sets) if t.plain else [headline]
-        results = {}
+        results, mistakes = {}, Mistakes(spec.num_classes)
         for name in names:
             net = build_child(arch, spec)
             load_into(net, weights.sets[name], f"{weights.path} ({name} weights)",
@@ -44,7 +45,7 @@ def run_test(cfg: EvalRun, weights: Weights) -> dict:
             net = ctx.prepare_model(net).eval()
             if cfg.run.compile:
                 net = torch.compile(net)
-            results[name] = evaluate(net, data.val, ctx)
+            results[name] = evaluate(net, data.val, ctx, observe=mistakes.observe if name == headline else None)
         macs, params = net_size(arch, spec)
         shape = (spec.in_chans, spec.resolution, spec.resolution)
         latency = [measure_latency(net, shape, batch, ctx, t.latency_repeats, t.latency_warmup)
@@ -63,8 +64,14 @@ def run_test(cfg: EvalRun, weights: Weights) -> dict:
             "versions": versions(),
         }
         out = Path(t.out) if t.out else weights.path.parent / "test.json"
+        # For the report page (headline weights): accuracy per class, the confusion matrix (rows: true class), and
+        # the most confident mistakes' thumbnails in a file beside test.json.
+        mistakes_file = out.with_name(f"{out.stem}_mistakes.npz")
+        report.update(per_class=mistakes.per_class(data.classes), confusion=mistakes.confusion.tolist(),
+                      mistakes=mistakes_file.name)
         if ctx.is_main:
             out.parent.mkdir(parents=True, exist_ok=True)
+            mistakes.save(mistakes_file)
             write_text_atomic(out, json.dumps(report, indent=2))
         report["written_to"] = str(out)
         return report

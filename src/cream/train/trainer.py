@@ -207,15 +207,16 @@ def train_from_scratch(arch: Arch, spec: NetSpec, data: DataBundle, recipe: Retr
 # ---------------------------------------------------------------------------------------------- the run
 
 
-def run_retrain(cfg: RetrainRun, force: bool = False, notes: list[str] = ()) -> dict:
+def run_retrain(cfg: RetrainRun, force: bool = False, notes: list[str] = (), after_epoch=None) -> dict:
     """Run (or resume, or just report) the retraining described by ``cfg``; returns result.json's content.
 
     Keys left null are first taken from the data (``settings_from_data``), and the log says what they became,
-    after ``notes`` (e.g. where the config's values came from).
+    after ``notes`` (e.g. where the config's values came from). ``after_epoch(run_dir)``: called after each epoch
+    and at the end (``engine.run``).
     """
     cfg, data_notes = settings_from_data(cfg, "retrain")
     arch, spec = retrain_target(cfg.retrain.arch, cfg.space)
-    return Retrain.execute(cfg, force, arch=arch, spec=spec, notes=[*notes, *data_notes])
+    return Retrain.execute(cfg, force, arch=arch, spec=spec, notes=[*notes, *data_notes], after_epoch=after_epoch)
 
 
 class Retrain(EpochRun):
@@ -223,11 +224,11 @@ class Retrain(EpochRun):
 
     kind, checkpoint_kind, what = "retrain", "cream-child", "retraining"
     OUTPUTS = ("last.pth", "last.pth.prev", "last.pth.tmp", "best.pth", "best.pth.prev", "best.pth.tmp", "result.json",
-               "summary.csv", "retrain.log", "tensorboard", "config.yaml")
+               "summary.csv", "retrain.log", "tensorboard", "config.yaml", "report.html")
 
     def __init__(self, cfg: RetrainRun, ctx: RunContext, run_dir: RunDir, arch: Arch, spec: NetSpec,
-                 notes: list[str] = ()):
-        super().__init__(cfg, ctx, run_dir, notes)
+                 notes: list[str] = (), after_epoch=None):
+        super().__init__(cfg, ctx, run_dir, notes, after_epoch)
         self.arch, self.spec = arch, spec
         r = cfg.retrain
         self.data = build_data(cfg.data, self.spec.resolution, self.spec.in_chans, "retrain", seed=cfg.run.seed,
