@@ -7,6 +7,7 @@ The search's own code lives in the package ``cream.nas``.
 
 from importlib.metadata import PackageNotFoundError, version
 
+from cream import nas as _nas  # noqa: F401  (registers the built-in search rules and their config keys)
 from cream.api import (  # noqa: F401  (the Python API)
     ExportResult,
     RetrainResult,
