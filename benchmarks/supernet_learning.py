@@ -66,8 +66,9 @@ from cream.engine.context import setup_context
 from cream.engine.rundir import RunDir
 from cream.nas.sampler import PathSampler
 from cream.nas.selection import evaluate_path
+from cream.nas.strategy import RULES as TRAINING_RULES
 from cream.nas.strategy import SearchStrategy
-from cream.nas.trainer import STRATEGIES, SupernetSearch
+from cream.nas.trainer import SupernetSearch
 from cream.settings_from_data import settings_from_data
 
 RESULTS = Path(__file__).parent / "results" / "supernet_learning"
@@ -180,7 +181,7 @@ def run_rule(name: str, budget_epochs: float, seed: int, threads: int, n_paths: 
         cfg = search_config([
             *overrides, f"run.out_dir={tmp}", "run.quiet=true", "run.ckpt_every_steps=0", f"run.seed={seed}",
             f"run.threads={threads}", f"search.algorithm={algorithm}", "search.warmup_epochs=1"], data)
-        rule = equal_compute(STRATEGIES[algorithm], budget_epochs, lr_factor, warmup)
+        rule = equal_compute(TRAINING_RULES[algorithm], budget_epochs, lr_factor, warmup)
         search = SupernetSearch(cfg, setup_context(cfg.run), RunDir(tmp, SupernetSearch.OUTPUTS), strategy=rule)
         strategy = search.strategy
         budget = strategy.budget

@@ -1,9 +1,10 @@
 """cream: one-shot NAS by prioritized path distillation. Importing it registers ``cream_*`` models in timm.
 
 From Python (``cream.api``): ``cream.search``, ``cream.retrain``, ``cream.test``, ``cream.export``, ``cream.arch``,
-``cream.latency_table``, ``cream.subset``, ``cream.rankcorr`` and ``cream.report`` do what the commands do and return typed results
-(``cream.api.space`` plans a space: ``cream.space`` is the search space's package); ``cream.create_model`` builds a
-net, ``cream.load_supernet`` reads a search. The search's own code lives in the package ``cream.nas``.
+``cream.latency_table``, ``cream.subset``, ``cream.rankcorr`` and ``cream.report`` do what the commands do and
+return typed results (``cream.api.space`` plans a space: ``cream.space`` is the search space's package);
+``cream.create_model`` builds a net, ``cream.load_supernet`` reads a search. The search's own code lives in the
+package ``cream.nas``.
 
 Layers, bottom to top: errors < config < engine < space, data < settings_from_data < nas, train < analysis <
 reporting < official < assemble < api < cli. A module imports from its own package and from layers below it, never
@@ -13,6 +14,7 @@ from one above or from a sibling on its layer (nas and train stand apart); only 
 
 from importlib.metadata import PackageNotFoundError, version
 
+from cream import nas as _nas  # noqa: F401  (registers the built-in search rules and their config keys)
 from cream.api import (  # noqa: F401  (the Python API)
     ExportResult,
     LatencyTableResult,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
+import importlib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -34,9 +36,10 @@ AUTO_EPOCH_STEPS = 25        # ... that still leaves an epoch of at least this m
 AUTO_INSPECT = 1000          # images (a seeded draw) whose headers decide channels and resolution
 
 
-def key(default, doc: str, *, low=None, high=None, positive=False):
-    """A config key with its documentation and bounds (checked on load)."""
-    meta = {"doc": doc, "low": low, "high": high, "positive": positive}
+def key(default, doc: str, *, low=None, high=None, positive=False, check=None):
+    """A config key with its documentation and bounds (checked on load); ``check``: a function of the value that
+    raises CreamError when it is wrong."""
+    meta = {"doc": doc, "low": low, "high": high, "positive": positive, "check": check}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -147,43 +150,71 @@ class SpaceConfig:
                                         "transformation matrices, identity at the start) instead of the centre itself")
 
 
+# The search's training rules, by name: the dataclass of each one's own keys (None: it has none). Filled by
+# ``cream.nas.strategy.register_rule`` as rule modules are imported (``cream`` imports the built-in ones).
+RULE_KEYS: dict[str, type | None] = {}
+
+
+def add_rule_keys(rule: str, keys: type | None) -> None:
+    """Make ``rule`` a choice of search.algorithm and its ``keys`` (a dataclass of ``key`` fields) keys of the search
+    section, written ``search.KEY`` as the shared ones. Two rules may share a key only with one type and default."""
+    section = _search_keys(tuple((name, k) for name, k in RULE_KEYS.items() if name != rule))  # others' and shared
+    taken, taken_hints = {f.name: f for f in dataclasses.fields(section)}, typing.get_type_hints(section)
+    hints = typing.get_type_hints(keys) if keys is not None else {}
+    for f in dataclasses.fields(keys) if keys is not None else ():
+        other = taken.get(f.name)
+        if other is not None and (taken_hints[f.name], other.default, other.default_factory) != \
+                (hints[f.name], f.default, f.default_factory):
+            raise CreamError(f"rule {rule!r} declares the key search.{f.name}, which the search section already has; "
+                             "give the rule's key another name")
+    RULE_KEYS[rule] = keys
+
+
+def search_keys() -> type:
+    """The search section's type: ``SearchConfig`` with every registered rule's keys (their docs name the rule)."""
+    return _search_keys(tuple(RULE_KEYS.items()))
+
+
+@functools.cache
+def _search_keys(rules: tuple) -> type:
+    fields, names = [], {f.name for f in dataclasses.fields(SearchConfig)}
+    for rule, keys in rules:
+        hints = typing.get_type_hints(keys) if keys is not None else {}
+        for f in dataclasses.fields(keys) if keys is not None else ():
+            if f.name not in names:
+                names.add(f.name)
+                fields.append((f.name, hints[f.name], field(default=f.default, default_factory=f.default_factory,
+                                                            metadata={**f.metadata, "rule": rule})))
+    section = dataclasses.make_dataclass("SearchConfig", fields, bases=(SearchConfig,))
+    section.__module__ = __name__
+    return section
+
+
+def _check_rule(name: str) -> None:
+    if name not in RULE_KEYS:
+        raise CreamError(f"search.algorithm must be one of {', '.join(sorted(RULE_KEYS))}, got {name!r} (a rule of "
+                         "your own is registered when its module is imported: set search.rule_module=MODULE)")
+
+
 @dataclass
 class SearchConfig:
-    algorithm: Literal["cream", "spos", "fairnas", "sandwich"] = key(
-        "cream", "the supernet's training rule (cream.nas.trainer.STRATEGIES): cream: prioritized paths + "
-                 "distillation; spos: uniform single-path baseline; fairnas: every op of every block once per "
-                 "update (strict fairness); sandwich: largest, smallest and two random paths per update, the largest "
-                 "teaching the others (in-place distillation)")
+    """The search's keys every rule shares; each rule's own keys are added by ``search_keys`` (the section's type)."""
+
+    algorithm: str = key(
+        "cream", "the supernet's training rule, by the name it registered (cream.nas.strategy.RULES): cream: "
+                 "prioritized paths + distillation; spos: uniform single-path baseline; fairnas: every op of every "
+                 "block once per update (strict fairness); sandwich: largest, smallest and two random paths per "
+                 "update, the largest teaching the others (in-place distillation); a rule's own keys join this "
+                 "section, marked with its name", check=_check_rule)
     epochs: int = key(120, "supernet training epochs", positive=True)
     warmup_epochs: int = key(20, "epochs of plain training before the board and distillation start", low=0)
     min_steps: int = key(0, "train at least this many optimizer steps: epochs (and warmup_epochs in proportion) "
                             "grow until they hold them, so a small dataset still trains enough (0 = no floor)", low=0)
-    sampling: Literal["uniform", "fixed", "learned"] = key(
-        "fixed", "path sampling: uniform, fixed per-op probabilities (op_probs), or learned from board paths")
-    op_probs: list[float] = key([0.05, 0.2, 0.05, 0.5, 0.05, 0.15], "per-op probabilities for sampling: fixed")
     max_redraws: int = key(1000, "re-draws allowed to find a path inside the FLOPs range", positive=True)
     out_of_budget: Literal["redraw", "keep"] = key(
         "redraw", "a training path drawn outside [flops_min, flops_max] (and the latency range): redraw it, or keep "
                   "it as the paper's code does (its budget only sets the depths); candidates and the pick stay in "
                   "budget either way")
-    board_size: int = key(10, "prioritized paths kept on the board", positive=True)
-    board_margin: float = key(5.0, "accuracy points a path must beat the worst entry by to enter", low=0.0)
-    board_labels: Literal["own", "teacher"] = key(
-        "own", "soft labels a board entry keeps for its images: own: the path's own outputs; teacher: as the "
-               "paper's code, those of the step's teacher (the path's own while the board is empty)")
-    board_rule: Literal["ours", "paper"] = key(
-        "ours", "ours: equal accuracy ranks the lower cost first and a path already on the board is refreshed in "
-                "place; paper: as the paper's code, the higher cost first (evicting the lower cost first) and a "
-                "path may hold several entries")
-    slice_size: int = key(4, "images (with soft labels) stored per board entry", positive=True)
-    teacher: Literal["meta", "top1"] = key(
-        "meta", "meta: meta-matching network picks the teacher; top1: the most accurate entry with m=0.5")
-    meta_update_every: int = key(200, "steps between meta-network updates (0 = never)", low=0)
-    meta_lr: float = key(1e-4, "meta-network learning rate (no weight decay)", positive=True)
-    meta_slice: int = key(32, "images in each slice of the meta update (simulated step, then judged)",
-                          positive=True)
-    meta_data: Literal["val", "batch"] = key(
-        "val", "data for the meta update's second-order loss: a search-val slice, or a slice of the batch")
     lr: float = key(1.0, "SGD learning rate at a total batch of lr_batch (scaled linearly; decays to 0)",
                     positive=True)
     lr_batch: int = key(1024, "total batch size at which lr applies", positive=True)
@@ -192,28 +223,10 @@ class SearchConfig:
     label_smoothing: float = key(0.1, "label smoothing of the cross-entropy loss", low=0.0, high=0.99)
     clip_grad: float = key(1.0, "clip the supernet's gradients to this norm on every step (0 = off; the paper's code "
                                 "has none)", low=0.0)
-    meta_clip_grad: float = key(1.0, "clip the meta network's gradient to this norm at each meta update (0 = off; "
-                                     "the paper's code: 1)", low=0.0)
     off_path_updates: Literal["sparse", "dense"] = key(
         "sparse", "ops off the step's path: sparse: they keep still (gradients set to None); dense: as the paper's "
                   "code under torch 1.2 (gradients zero-filled), every op used once is moved by momentum and weight "
                   "decay on every later step")
-    meta_net: Literal["per_image", "paper"] = key(
-        "per_image", "the meta-matching network: per_image: Linear(classes -> 1) on each image's soft-label "
-                     "difference, averaged, all entries in one forward; paper: as the paper's code, "
-                     "Linear(classes x slice_size -> 1) on an entry's flattened differences, uniform(-1, 1) init, "
-                     "each entry's images in their own forward")
-    meta_weight: Literal["chosen", "paper"] = key(
-        "chosen", "the distillation weight m (teacher=meta): chosen: sigmoid of the chosen entry's score, a constant "
-                  "of the step; paper: as the paper's code, sigmoid(-score) of the board's last entry, kept in the "
-                  "graph so that the main loss also trains the meta network (at its learning rate)")
-    meta_update: Literal["exact", "paper"] = key(
-        "exact", "the meta network's update: exact: the second-order gradient through the whole path's simulated "
-                 "step at the search lr, judged on meta_data; paper: as the paper's code, after a real distillation "
-                 "step of the student on the batch's first slice_size images, judged on the next slice_size, the "
-                 "gradient through the stem alone at the meta lr, which decays with the search's lr; every "
-                 "meta_update_every steps of an epoch; the meta network steps with the supernet's SGD, as one "
-                 "optimizer (each step of either moves the other by momentum, and weight decay under dense)")
     fidelity: Literal["ours", "paper_code"] = key(
         "ours", "paper_code: every key of PAPER_CODE (config.py) that no file or override sets takes the paper "
                 "code's value: its depth rule, no clipping of the main step, dense off-path updates, teacher board "
@@ -226,6 +239,9 @@ class SearchConfig:
                           positive=True)
     probe_steps: int = key(100, "at the end, train the chosen path alone for this many steps and warn when the "
                                 "supernet's accuracy is far below it (0 = no probe)", low=0)
+    rule_module: str | None = key(None, "a Python module to import before the config is checked (on the Python path, "
+                                        "e.g. PYTHONPATH=.): it registers a training rule of your own and its keys "
+                                        "(cream.nas.strategy.register_rule), named then by search.algorithm")
 
 
 @dataclass
@@ -268,7 +284,7 @@ class SearchRun:
     run: RunConfig = field(default_factory=lambda: RunConfig(cudnn_benchmark=False))
     data: DataConfig = field(default_factory=DataConfig)
     space: SpaceConfig = field(default_factory=SpaceConfig)
-    search: SearchConfig = field(default_factory=SearchConfig)
+    search: SearchConfig = field(default_factory=lambda: search_keys()())  # with the rules' own keys
 
 
 @dataclass
@@ -438,7 +454,9 @@ def read_sections(cls, source: str | Path | dict | None) -> dict[str, dict[str, 
 
 
 def build(cls, values: dict[str, dict[str, Any]]):
-    """Instantiate ``cls`` from nested values, checking every key's name, type and bounds."""
+    """Instantiate ``cls`` from nested values, checking every key's name, type and bounds (after importing
+    ``search.rule_module``, whose rule and keys the values may name)."""
+    import_rule_module(values.get("search", {}).get("rule_module"))
     defaults = cls()
     sections = {}
     for section, body in values.items():
@@ -453,6 +471,19 @@ def build(cls, values: dict[str, dict[str, Any]]):
         # Keys not given keep the defaults ``cls`` sets for this section (e.g. RetrainRun's run.out_dir).
         sections[section] = dataclasses.replace(getattr(defaults, section), **checked)
     return cls(**sections)
+
+
+def import_rule_module(name) -> None:
+    """Import ``search.rule_module``: the module registers its rule (``cream.nas.strategy.register_rule``)."""
+    if name is None:
+        return
+    if not isinstance(name, str):
+        raise CreamError(f"search.rule_module must be a module name like my_rules.toy, got {name!r}")
+    try:
+        importlib.import_module(name)
+    except ImportError as e:
+        raise CreamError(f"search.rule_module={name} cannot be imported ({e}); give a module on the Python path "
+                         "(e.g. PYTHONPATH=.) that registers a rule") from None
 
 
 def to_dict(config) -> dict:
@@ -496,15 +527,17 @@ def describe(cls) -> str:
         defaults = getattr(cls(), section.name)
         lines.append(f"{section.name}:")
         for f in dataclasses.fields(defaults):
-            lines.append(f"  {f.name}: {getattr(defaults, f.name)!r:<12}  # {f.metadata.get('doc', '')}")
+            rule = f"[{f.metadata['rule']}] " if "rule" in f.metadata else ""  # a training rule's own key
+            lines.append(f"  {f.name}: {getattr(defaults, f.name)!r:<12}  # {rule}{f.metadata.get('doc', '')}")
     return "\n".join(lines)
 
 
 def _section_type(cls, section: str):
+    """The type of ``section`` in ``cls``: that of its default (the search section's holds the rules' keys)."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
     if section not in fields:
         raise CreamError(f"unknown config section {section!r}{_suggest(section, fields)}")
-    return typing.get_type_hints(cls)[section]
+    return type(getattr(cls(), section))
 
 
 def _suggest(name: str, choices) -> str:
@@ -514,6 +547,8 @@ def _suggest(name: str, choices) -> str:
 
 def _check(name: str, value, hint, meta):
     value = _check_type(name, value, hint)
+    if meta.get("check") is not None:
+        meta["check"](value)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         low, high = meta.get("low"), meta.get("high")
         if value != value:

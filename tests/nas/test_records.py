@@ -97,5 +97,8 @@ def test_a_search_writes_the_files_after_every_epoch_and_its_board_replays_to_th
     assert [int(row[0]) for row in paths] == list(range(steps + 1, 3 * steps + 1))
     assert [row[1] for row in paths] == ["2"] * steps + ["3"] * steps
     assert read_csv(out / "paths.csv") == seen[-1][1] and read_csv(out / "board.csv") == seen[-1][2]
+    history = result["history"]  # Cream's own figures: it distils once the board has a path, from epoch 2 on
+    assert history[0]["distill_fraction"] == history[0]["kd_loss"] == 0 and history[2]["distill_fraction"] == 1
+    assert all(row["kd_loss"] > 0 and 0 < row["mean_m"] < 1 for row in history[1:])
     assert replay(seen[-1][2][1:]) == sorted((e["arch"], e["accuracy"]) for e in ckpt["board"]["entries"])
     assert sorted(r["arch"] for r in result["board"]) == sorted(e["arch"] for e in ckpt["board"]["entries"])

@@ -25,7 +25,7 @@ def plot_search_run(run_dir: Path, result: dict) -> None:
         size, axis = f"{best['flops']:.2f} M", ("flops", "multiply-adds (M)")
     with open(run_dir / "paths.csv", newline="") as f:
         cloud = [[float(row[axis[0]]), float(row["top1"])] for row in csv.DictReader(f)]
-    plot_search(run_dir / "search.png", cloud, result["board"], best, result["history"],
+    plot_search(run_dir / "search.png", cloud, result.get("board") or [], best, result["history"],
                 f"{result['algorithm']} search: chosen {best['arch']} ({size}, search-val {best['val_top1']:.1f}%)",
                 *axis)
 

@@ -9,7 +9,8 @@ class EpochSums:
     FIELDS: tuple[str, ...] = ()
 
     def __init__(self, state: dict | None = None):
-        self.sums = {**dict.fromkeys(self.FIELDS, 0.0), **(state or {})}  # a field new since the checkpoint: 0
+        state = state or {}
+        self.sums = {name: state.get(name, 0.0) for name in self.FIELDS}  # a field new since the checkpoint: 0
 
     def add(self, **values) -> None:
         for k, v in values.items():

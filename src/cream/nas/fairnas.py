@@ -14,10 +14,11 @@ import torch
 import torch.nn.functional as F
 
 from cream.data.splits import derive_seed
-from cream.nas.strategy import SearchStrategy, StepLoss
+from cream.nas.strategy import SearchStrategy, StepLoss, register_rule
 from cream.space.arch import NUM_OPS, Arch
 
 
+@register_rule
 class FairNas(SearchStrategy):
     name = "fairnas"
     multi_path = True

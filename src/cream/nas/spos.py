@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
-from cream.nas.strategy import SearchStrategy, StepLoss
+from cream.nas.strategy import SearchStrategy, StepLoss, register_rule
 
 
+@register_rule
 class Spos(SearchStrategy):
     name = "spos"
 

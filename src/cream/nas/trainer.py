@@ -2,8 +2,9 @@
 
 Reading order: ``run_search`` -> ``SupernetSearch`` (set-up; ``train_step``: the strategy's loss, the update)
 -> ``result`` (final selection, health, result.json; ``cream.search`` then draws search.png from it). The
-lifecycle (resume, epochs, checkpoints) is ``engine.run``'s; the training rules are in ``spos.py``,
-``prioritized.py`` (Cream), ``fairnas.py`` and ``sandwich.py``.
+lifecycle (resume, epochs, checkpoints) is ``engine.run``'s; the training rules (``strategy.py``:
+``search.algorithm`` names one) report their own figures; the built-in ones are ``spos.py``, ``prioritized.py``
+(Cream), ``fairnas.py`` and ``sandwich.py``.
 """
 
 from __future__ import annotations
@@ -28,15 +29,11 @@ from cream.engine.meter import EpochSums
 from cream.engine.run import EpochRun
 from cream.engine.rundir import RunDir
 from cream.errors import CreamError
-from cream.nas.fairnas import FairNas
 from cream.nas.health import ranking_warnings, standalone_probe
-from cream.nas.prioritized import Cream
 from cream.nas.records import BOARD_FILE, PATHS_FILE
 from cream.nas.sampler import PathSampler
-from cream.nas.sandwich import Sandwich
 from cream.nas.selection import evaluate_path, select_final
-from cream.nas.spos import Spos
-from cream.nas.strategy import SearchStrategy, clear_grads
+from cream.nas.strategy import RULES, SearchStrategy, clear_grads
 from cream.settings_from_data import settings_from_data
 from cream.space.arch import Arch
 from cream.space.budget import plan_from_config
@@ -45,8 +42,6 @@ from cream.space.supernet import Supernet
 LATENCY_TABLE = "latency_table.json"  # the run's copy of space.latency_table
 OUTPUTS = ("last.pth", "last.pth.prev", "last.pth.tmp", "result.json", "summary.csv", "search.log", "search.png",
            "tensorboard", "config.yaml", LATENCY_TABLE, PATHS_FILE, BOARD_FILE, "report.html")
-STRATEGIES: dict[str, type[SearchStrategy]] = {  # search.algorithm -> its rule
-    "cream": Cream, "spos": Spos, "fairnas": FairNas, "sandwich": Sandwich}
 
 
 def run_search(cfg: SearchRun, force: bool = False, strategy: type[SearchStrategy] | None = None,
@@ -65,13 +60,12 @@ def run_search(cfg: SearchRun, force: bool = False, strategy: type[SearchStrateg
 class EpochMeter(EpochSums):
     """The search figures of one epoch."""
 
-    FIELDS = ("loss", "ce", "kd", "correct", "images", "steps", "distill_steps", "m", "seconds", "skipped")
+    FIELDS = ("loss", "ce", "correct", "images", "steps", "seconds", "skipped")
 
     def row(self) -> dict:
         s, steps = self.sums, max(self.sums["steps"], 1)
-        return {"loss": s["loss"] / steps, "ce_loss": s["ce"] / steps, "kd_loss": s["kd"] / max(s["distill_steps"], 1),
+        return {"loss": s["loss"] / steps, "ce_loss": s["ce"] / steps,
                 "train_acc": 100 * s["correct"] / max(s["images"], 1),
-                "distill_fraction": s["distill_steps"] / steps, "mean_m": s["m"] / max(s["distill_steps"], 1),
                 "images_per_s": s["images"] / max(s["seconds"], 1e-9), "skipped_steps": int(s["skipped"])}
 
 
@@ -108,8 +102,9 @@ class SupernetSearch(EpochRun):
                                                 updates_per_epoch=self.steps_per_epoch)  # linear decay to zero
         self.ema = ModelEmaV3(self.supernet, decay=s.ema_decay) if s.ema_decay > 0 else None
         self._step = 0
-        self.counters = {"meta_updates": 0, "nonfinite_meta_scores": 0, "skipped_steps": 0, "board_changes": 0}
-        self.strategy = (strategy or STRATEGIES[s.algorithm])(self)
+        rule = strategy or RULES[s.algorithm]
+        self.counters = {"skipped_steps": 0, **dict.fromkeys(rule.COUNTERS, 0)}
+        self.strategy = rule(self)
         self.reference = PathSampler(self.plan, max_redraws=s.max_redraws, seed=run.seed).distinct(1, seed=1)[0]
         self.meter = EpochMeter()
 
@@ -179,8 +174,7 @@ class SupernetSearch(EpochRun):
 
     def progress_figures(self) -> dict:
         row = self.meter.row()
-        board = self.strategy.board
-        return {"loss": f"{row['loss']:.3f}", "acc": f"{row['train_acc']:.1f}", "board": len(board) if board else 0,
+        return {"loss": f"{row['loss']:.3f}", "acc": f"{row['train_acc']:.1f}", **self.strategy.progress_figures(),
                 "img_s": f"{row['images_per_s']:.0f}"}
 
     # ------------------------------------------------------------------ training
@@ -199,13 +193,13 @@ class SupernetSearch(EpochRun):
         s, ctx = self.cfg.search, self.ctx
         x, y = ctx.to_device(x), y.to(ctx.device)
         out = self.strategy.loss(epoch, x, y)
-        distilled = out.kd is not None
-        kd = out.kd if distilled else torch.zeros((), device=ctx.device)
-        # One host-device sync per step: loss, CE, KD and correct count, summed over processes.
-        totals = ctx.all_reduce(torch.stack([out.loss.detach(), out.ce.detach(), kd.detach(),
+        # One host-device sync per step: loss, CE, correct count and the rule's figures, summed over processes.
+        totals = ctx.all_reduce(torch.stack([out.loss.detach(), out.ce.detach(),
                                              (out.logits.argmax(1) == out.labels).sum().float(),
-                                             torch.tensor(float(len(out.labels)), device=ctx.device)]))
-        loss_sum, ce_sum, kd_sum, correct, images = totals.tolist()
+                                             torch.tensor(float(len(out.labels)), device=ctx.device),
+                                             *(f.detach().float() for f in out.figures.values())]))
+        loss_sum, ce_sum, correct, images, *figures = totals.tolist()
+        out.figure_values = {name: value / ctx.world for name, value in zip(out.figures, figures)}
         if not math.isfinite(loss_sum):
             self.on_nonfinite(out.arch)
             return
@@ -219,9 +213,7 @@ class SupernetSearch(EpochRun):
         if self.ema is not None:
             self.ema.update(self.supernet, step=self.step)
         self.strategy.after_update(epoch, x, out, 100 * correct / images)
-        self.meter.add(loss=loss_sum / ctx.world, ce=ce_sum / ctx.world, kd=kd_sum / ctx.world if distilled else 0.0,
-                       correct=correct, images=images, steps=1, distill_steps=int(distilled),
-                       m=out.m if out.m is not None else 0.0)
+        self.meter.add(loss=loss_sum / ctx.world, ce=ce_sum / ctx.world, correct=correct, images=images, steps=1)
 
     def on_nonfinite(self, arch: Arch) -> None:
         if self.cfg.run.nonfinite == "skip":
@@ -235,11 +227,9 @@ class SupernetSearch(EpochRun):
                          f"{self.dir.path} (lower search.lr, or set run.nonfinite=skip to skip such steps)")
 
     def epoch_figures(self, epoch: int) -> dict:
-        s, board = self.cfg.search, self.strategy.board
-        if board is not None:
-            self.ctx.check_agree([(str(e.arch), e.accuracy) for e in board.entries], "prioritized board")
+        s = self.cfg.search
         ref = evaluate_path(self.supernet, self.reference, self.data, self.ctx, s.bn_batches, s.val_images)
-        row = {**self.meter.row(), "ref_val_acc": ref["top1"], "board_size": len(board) if board else 0,
+        row = {**self.meter.row(), "ref_val_acc": ref["top1"], **self.strategy.epoch_figures(),
                "lr": self.optimizer.param_groups[0]["lr"]}
         self.meter = EpochMeter()
         return row
@@ -249,9 +239,10 @@ class SupernetSearch(EpochRun):
             self.strategy.records.write(self.dir.path)
 
     def epoch_line(self, row: dict) -> str:
-        return (f"epoch {row['epoch']}/{self.cfg.search.epochs}  loss {row['loss']:.3f}  "
-                f"train {row['train_acc']:.1f}%  ref val {row['ref_val_acc']:.1f}%  board {row['board_size']}  "
-                f"distilled {100 * row['distill_fraction']:.0f}% of steps  {row['images_per_s']:.0f} img/s")
+        parts = [f"epoch {row['epoch']}/{self.cfg.search.epochs}", f"loss {row['loss']:.3f}",
+                 f"train {row['train_acc']:.1f}%", f"ref val {row['ref_val_acc']:.1f}%", self.strategy.epoch_text(row),
+                 f"{row['images_per_s']:.0f} img/s"]
+        return "  ".join(part for part in parts if part)
 
     def training_health(self, history: list[dict]) -> dict:
         """Divergence of the supernet's cross-entropy and its training accuracy at chance after the warm-up."""
@@ -263,13 +254,11 @@ class SupernetSearch(EpochRun):
     # ------------------------------------------------------------------ result
 
     def result(self) -> dict:
-        s, board = self.cfg.search, self.strategy.board
+        s = self.cfg.search
         net = self.ema.module if self.ema is not None else self.supernet
         ranked = select_final(net, self.strategy.candidates(), self.plan, self.data, self.ctx, s.bn_batches,
                               s.val_images, log=self.log.info)
-        batch_acc = {str(e.arch): e.accuracy for e in board.entries} if board is not None else {}
-        for r in ranked:
-            r["batch_accuracy"] = batch_acc.get(r["arch"])
+        rule_figures = self.strategy.result_figures(ranked)
         training = self.training_health(self.history)
         ranking = self.check_ranking(ranked[0])
         health = {**ranking, "diverged": training["diverged"], "at_chance": training["at_chance"],
@@ -281,8 +270,7 @@ class SupernetSearch(EpochRun):
             "net": plan.spec.to_json(), "depths": list(plan.depths),
             "flops_range": [plan.flops_min, json_number(plan.flops_max)],
             "latency_range": [plan.latency_min, json_number(plan.latency_max)] if plan.latency else None,
-            "latency_table": _table_summary(plan.latency), "candidates": ranked,
-            "board": [r for r in ranked if r["batch_accuracy"] is not None],
+            "latency_table": _table_summary(plan.latency), "candidates": ranked, **rule_figures,
             "counters": self.counters, "history": self.history, "health": health,
         }
 
