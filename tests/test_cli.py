@@ -79,7 +79,7 @@ def test_readme_names_work_wherever_a_paper_model_does_and_say_what_they_mean(ca
     assert title.startswith("cream_481  3431-3230-33311-3333-3333  (224 px")
     seen = {}
 
-    def retrain(cfg, force=False, notes=()):
+    def retrain(cfg, force=False, notes=(), after_epoch=None):
         seen["cfg"] = cfg
         return {"arch": "x", "best_top1": 1.0, "best_epoch": 1, "weights": "ema", "elapsed_s": 1.0, "checkpoint": "x",
                 "config": {"run": {"out_dir": cfg.run.out_dir}}}
