@@ -149,12 +149,12 @@ def captured(monkeypatch):
     """The config `cream search` / `cream retrain` would run with (the run itself is replaced)."""
     seen = {}
 
-    def search(cfg, force=False, strategy=None, notes=()):
+    def search(cfg, force=False, strategy=None, notes=(), after_epoch=None):
         seen["cfg"] = cfg
         return {"arch": "3-3-3-3-3", "flops": 1.0, "params": 1.0, "val_top1": 1.0,
                 "config": {"run": {"out_dir": cfg.run.out_dir}}}
 
-    def retrain(cfg, force=False, notes=()):
+    def retrain(cfg, force=False, notes=(), after_epoch=None):
         seen["cfg"] = cfg
         return {"arch": "3-3-3-3-3", "best_top1": 1.0, "best_epoch": 1, "weights": "ema", "elapsed_s": 1.0,
                 "checkpoint": "x", "config": {"run": {"out_dir": cfg.run.out_dir}}}
