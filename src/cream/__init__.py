@@ -1,7 +1,8 @@
 """cream: one-shot NAS by prioritized path distillation. Importing it registers ``cream_*`` models in timm.
 
-From Python (``cream.api``): ``cream.search``, ``cream.retrain``, ``cream.test`` and ``cream.export`` do what the
-commands do and return typed results; ``cream.create_model`` builds a net, ``cream.load_supernet`` reads a search.
+From Python (``cream.api``): ``cream.search``, ``cream.retrain``, ``cream.test``, ``cream.export`` and
+``cream.select`` do what the commands do and return typed results; ``cream.create_model`` builds a net,
+``cream.load_supernet`` reads a search.
 The search's own code lives in the package ``cream.nas``.
 """
 
@@ -11,12 +12,14 @@ from cream.api import (  # noqa: F401  (the Python API)
     ExportResult,
     RetrainResult,
     SearchResult,
+    SelectResult,
     TestResult,
     create_model,
     export,
     load_supernet,
     retrain,
     search,
+    select,
     test,
 )
 from cream.space import zoo as _zoo  # noqa: F401  (registers the paper models in timm)

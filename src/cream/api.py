@@ -7,6 +7,7 @@
     found = cream.search(data="pets")                      # runs/search/pets
     trained = cream.retrain(data="pets")                   # retrains found.arch: runs/retrain/pets
     report = cream.test(trained.checkpoint, data="pets")   # test.json beside best.pth
+    picked = cream.select("runs/search/pets/last.pth", flops_max=[2, 4, 8])  # one supernet, three budgets
     net = cream.create_model(found.arch, num_classes=3, resolution=found.net["resolution"])
 
 Configs are assembled as on the command line (``cream.assemble``): the preset, ``official``, ``data``, the
@@ -123,6 +124,39 @@ class ExportResult(_Result):
     files: dict                # format -> {"path", "max_abs_diff", "logit_scale"}
 
 
+@dataclass
+class SelectResult(_Result):
+    """select.json: a pick per budget from one trained supernet, every path scored and the Pareto front."""
+
+    picks: dict                # budget name (its limit, e.g. "4") -> the pick: arch, flops, params, latency_ms
+                               # (with a table), val_top1, flops_range, latency_range, evaluations, seconds, curve
+    scored: list[dict]         # every path scored in the run, cheapest first
+    front: list[dict]          # the scored paths no other beats on both cost and search-val top-1, cheapest first
+    cost: str                  # "flops" or "latency_ms": what the front and ties weigh
+    method: str                # evolution or random
+    evolution: dict | None     # the evolution's sizes (method evolution)
+    evaluations: int           # paths scored (each once, whatever the number of budgets)
+    supernet: str
+    weights: str               # "ema" or "plain"
+    algorithm: str             # the search's training rule
+    net: dict
+    depths: list[int]
+    elastic_depth: bool
+    seed: int
+    latency_table: dict | None
+    elapsed_s: float
+    config: dict
+    versions: dict
+    kind: str = "cream-select"
+    written_to: str | None = None
+
+    def pick(self, budget: str | float | None = None) -> dict:
+        """The pick for ``budget`` (its name or limit; may be left out when there is one budget)."""
+        from cream.train.target import choose_pick
+
+        return choose_pick(self.picks, None if budget is None else str(budget), "the selection")
+
+
 def search(preset: str | None = None, *, data: str | None = None, official: str | None = None, overrides=(),
            force: bool = False, strategy: type | None = None) -> SearchResult:
     """Search: train the supernet with prioritized paths, pick an architecture (``cream search``).
@@ -192,6 +226,32 @@ def export(checkpoint: str | None = None, *, supernet: str | None = None, arch: 
     return ExportResult.from_dict(export_model(checkpoint, supernet=supernet, arch=arch, formats=formats,
                                                resolution=resolution, plain=plain, out=out, data=data,
                                                overrides=overrides))
+
+
+def select(supernet: str, *, flops_max=None, flops_min: float | None = None, latency_table: str | None = None,
+           latency_max=None, latency_min: float | None = None, method: str | None = None, out: str | None = None,
+           seed: int | None = None, overrides=(), force: bool = False, log=print) -> SelectResult:
+    """Pick the best path of a trained supernet for each budget (``cream select``): SPOS's evolutionary search
+    (``method="evolution"``, sized by the ``evolution.*`` keys) or random paths, each scored once on search-val
+    with BatchNorm recalibrated; writes select.json (default in runs/select/<the search's folder name>).
+
+    ``supernet``: a search's last.pth; ``flops_max`` / ``latency_max``: one limit or a list of them, one budget
+    each (default: the search's own multiply-add limit); ``latency_table``: a table for the supernet's net, made
+    on the device to deploy on; ``force``: replace an earlier select.json. ``retrain(arch="…/select.json:4")``
+    retrains a pick.
+    """
+    from cream.assemble import select_config
+    from cream.nas.select import run_select
+
+    def as_list(value):
+        return None if value is None else [float(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
+
+    given = {"flops_max": as_list(flops_max), "flops_min": flops_min, "latency_table": latency_table,
+             "latency_max": as_list(latency_max), "latency_min": latency_min, "method": method}
+    options = {f"select.{k}": v for k, v in given.items() if v is not None}
+    options.update({k: v for k, v in (("run.out_dir", out), ("run.seed", seed)) if v is not None})
+    cfg = select_config(supernet, overrides, options)
+    return SelectResult.from_dict(run_select(cfg, force=force, log=log))
 
 
 def create_model(name_or_arch: str, num_classes: int = 1000, in_chans: int = 3, resolution: int | None = None,

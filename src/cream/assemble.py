@@ -8,8 +8,8 @@ classes, channels, resolution, run folder and the search to retrain, is left nul
 
 ``cream test`` and ``cream export`` (``file_config``): the data section of the file's own run config (so a net
 trained on a class subset is tested on that subset), then ``--official`` (test), then ``--data``, then
-arguments, then overrides. ``cream rankcorr`` (``study_config``): the supernet's data section, then overrides,
-then the command's options.
+arguments, then overrides. ``cream rankcorr`` (``study_config``) and ``cream select`` (``select_config``): the
+supernet's data section, then overrides, then the command's options.
 
 Each assembly prints one line (first process only): for every value that differs from the default, the layer
 that set it.
@@ -28,6 +28,7 @@ from cream.config import (
     RankCorrRun,
     RetrainRun,
     SearchRun,
+    SelectRun,
     build,
     fidelity_values,
     parse_override,
@@ -222,4 +223,16 @@ def study_config(supernet: str | Path, overrides=(), options: dict | None = None
     layers.add(f"supernet {supernet}", {"data": saved["data"]})
     layers.add_overrides("overrides", overrides)
     layers.add_overrides("options", {**(options or {}), "study.supernet": str(supernet)})
+    return layers.build()
+
+
+def select_config(supernet: str | Path, overrides=(), options: dict | None = None) -> SelectRun:
+    """The config of ``cream select``: defaults, the data section of the supernet's search config,
+    ``section.key=value`` overrides, then ``options`` (``{"select.method": "random", ...}``, from arguments)."""
+    saved = read_search_checkpoint(supernet, "pass --supernet RUN/last.pth of a `cream search` run (a retrained "
+                                             "best.pth holds one net, not a supernet)")["config"]
+    layers = Layers(SelectRun)
+    layers.add(f"supernet {supernet}", {"data": saved["data"]})
+    layers.add_overrides("overrides", overrides)
+    layers.add_overrides("arguments", {**(options or {}), "select.supernet": str(supernet)})
     return layers.build()

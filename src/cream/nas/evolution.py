@@ -20,7 +20,8 @@ from cream.errors import CreamError
 from cream.space.arch import NUM_OPS, Arch
 
 METHODS = ("evolution", "random")
-DRAWS_PER_PATH = 1000  # random draws allowed per in-budget path wanted
+DRAWS_PER_PATH = 1000  # random draws allowed per in-budget path wanted ...
+MIN_DRAWS = 20_000     # ... and at least this many for the first ones, before a budget is called unreachable
 TRIES_PER_CHILD = 10   # mutation / crossover attempts per child wanted (SPOS: 10)
 
 
@@ -62,7 +63,7 @@ class Trace:
         return out
 
 
-def random_path(space, rng: random.Random, draws: int = DRAWS_PER_PATH) -> Arch | None:
+def random_path(space, rng: random.Random, draws: int = MIN_DRAWS) -> Arch | None:
     """A uniformly drawn path inside the budget, or None after ``draws`` misses."""
     found = _new_paths(lambda: _draw(space, rng), space, 1, draws, {})
     return found[0] if found else None
@@ -139,10 +140,10 @@ def evolve(score: Callable[[Arch], float], space, sizes: EvolutionSizes, seed: i
     """SPOS's evolutionary search for the path of ``space`` with the highest ``score``."""
     rng = random.Random(seed)
     scorer = _Scorer(score)
-    population = _new_paths(lambda: _draw(space, rng), space, sizes.population,
-                            sizes.population * DRAWS_PER_PATH, {})
+    draws = max(sizes.population * DRAWS_PER_PATH, MIN_DRAWS)
+    population = _new_paths(lambda: _draw(space, rng), space, sizes.population, draws, {})
     if not population:
-        raise _unreachable(space, sizes.population * DRAWS_PER_PATH)
+        raise _unreachable(space, draws)
     for generation in range(sizes.generations):
         for arch in population:
             scorer(arch)
@@ -160,10 +161,11 @@ def random_search(score: Callable[[Arch], float], space, evaluations: int, seed:
     """``evaluations`` distinct uniformly drawn in-budget paths (fewer when the budget holds fewer), each scored."""
     rng = random.Random(seed)
     scorer = _Scorer(score)
-    for arch in _new_paths(lambda: _draw(space, rng), space, evaluations, evaluations * DRAWS_PER_PATH, {}):
+    draws = max(evaluations * DRAWS_PER_PATH, MIN_DRAWS)
+    for arch in _new_paths(lambda: _draw(space, rng), space, evaluations, draws, {}):
         scorer(arch)
     if not scorer.trace.scored:
-        raise _unreachable(space, evaluations * DRAWS_PER_PATH)
+        raise _unreachable(space, draws)
     return scorer.trace
 
 

@@ -34,6 +34,7 @@ from cream.nas.health import ranking_warnings, standalone_probe
 from cream.nas.prioritized import Cream
 from cream.nas.sampler import PathSampler
 from cream.nas.sandwich import Sandwich
+from cream.nas.select import evolution_final
 from cream.nas.selection import evaluate_path, select_final
 from cream.nas.spos import Spos
 from cream.nas.strategy import SearchStrategy, clear_grads
@@ -109,6 +110,9 @@ class SupernetSearch(EpochRun):
         self._step = 0
         self.counters = {"meta_updates": 0, "nonfinite_meta_scores": 0, "skipped_steps": 0, "board_changes": 0}
         self.strategy = (strategy or STRATEGIES[s.algorithm])(self)
+        if s.final == "board" and self.strategy.board is None:
+            raise CreamError(f"search.final=board ranks the prioritized board, which search.algorithm={s.algorithm} "
+                             "does not keep; use search.final=evolution or random, or search.algorithm=cream")
         self.reference = PathSampler(self.plan, max_redraws=s.max_redraws, seed=run.seed).distinct(1, seed=1)[0]
         self.meter = EpochMeter()
 
@@ -255,10 +259,9 @@ class SupernetSearch(EpochRun):
     # ------------------------------------------------------------------ result
 
     def result(self) -> dict:
-        s, board = self.cfg.search, self.strategy.board
+        board = self.strategy.board
         net = self.ema.module if self.ema is not None else self.supernet
-        ranked = select_final(net, self.strategy.candidates(), self.plan, self.data, self.ctx, s.bn_batches,
-                              s.val_images, log=self.log.info)
+        ranked = self.final_ranking(net)
         batch_acc = {str(e.arch): e.accuracy for e in board.entries} if board is not None else {}
         for r in ranked:
             r["batch_accuracy"] = batch_acc.get(r["arch"])
@@ -277,6 +280,21 @@ class SupernetSearch(EpochRun):
             "board": [r for r in ranked if r["batch_accuracy"] is not None],
             "counters": self.counters, "history": self.history, "health": health,
         }
+
+    def final_ranking(self, net: Supernet) -> list[dict]:
+        """The paths search.final judges, best first: the rule's own candidates (null; board: Cream's board),
+        search.candidates random in-budget paths (random), or those SPOS's evolution scores (evolution)."""
+        s, run = self.cfg.search, self.cfg.run
+        if s.final == "evolution":
+            return evolution_final(net, self.plan, self.data, self.ctx, s.bn_batches, s.val_images,
+                                   self.cfg.evolution, run.seed, log=self.log.info)
+        if s.final == "random":
+            candidates = self.strategy.sampler.distinct(s.candidates, seed=2)
+            self.log.info(f"final selection over {len(candidates)} random in-budget paths (search.final=random)")
+        else:
+            candidates = self.strategy.candidates()
+        return select_final(net, candidates, self.plan, self.data, self.ctx, s.bn_batches, s.val_images,
+                            log=self.log.info)
 
     def on_result(self, result: dict) -> None:
         if not self.ctx.is_main:
