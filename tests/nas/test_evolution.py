@@ -134,3 +134,12 @@ def test_an_unknown_method_and_an_unreachable_budget_are_clear_errors():
     narrow = replace(plan, flops_min=5.0000001, flops_max=5.0000002)
     with pytest.raises(CreamError, match=r"^no path lies within \[5, 5\] M multiply-adds.* after 20000 random draws"):
         evolve(hashed_score, narrow, SMALL)
+
+
+def test_a_tight_budget_in_an_elastic_space_draws_the_few_depths_that_fit():
+    """Of 4,500 depth choices only the shallowest fits 0.3% over the cheapest path: drawn among the depths that
+    can reach the budget, its paths are found at once (rejecting whole draws would need millions)."""
+    cheapest = WHOLE.table.macs(Arch.uniform((1,) * 5, 0))
+    plan = space(MAX_DEPTHS, elastic=True, flops_max=cheapest * 1.003)
+    trace = evolve(hashed_score, plan, SMALL, 0)
+    assert trace.scored and all(arch.depths == (1,) * 5 and plan.in_budget(arch) for arch, _ in trace.scored)

@@ -7,11 +7,13 @@ of them, fills up with random paths, and scores only paths not scored before. Ev
 the budget. Random search draws the same number of distinct in-budget paths.
 
 Both are pure: ``score(arch) -> float`` stands in for search-val accuracy, and ``space`` is anything with a
-SpacePlan's ``depths``, ``elastic_depth``, ``draw_depths(rng)``, ``in_budget(arch)`` and ``budget_text()``.
+SpacePlan's ``depths``, ``min_depths``, ``elastic_depth``, ``reachable(depths)``, ``in_budget(arch)`` and
+``budget_text()``.
 """
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,13 +67,22 @@ class Trace:
 
 def random_path(space, rng: random.Random, draws: int = MIN_DRAWS) -> Arch | None:
     """A uniformly drawn path inside the budget, or None after ``draws`` misses."""
-    found = _new_paths(lambda: _draw(space, rng), space, 1, draws, {})
+    choices = depth_choices(space)
+    found = _new_paths(lambda: _draw(choices, rng), space, 1, draws, {}) if choices else []
     return found[0] if found else None
 
 
-def _draw(space, rng: random.Random) -> Arch:
-    """A uniformly drawn path, its depths drawn as the supernet trained them; it may lie outside the budget."""
-    return Arch.random(space.draw_depths(rng), rng)
+def depth_choices(space) -> list[tuple[int, ...]]:
+    """The depths a path may have (the supernet's; with elastic depth, 1..d blocks per stage) that can reach the
+    budget: drawing among these first keeps a tight budget from rejecting almost every draw."""
+    ranges = [range(low, high + 1) for low, high in zip(space.min_depths, space.depths)]
+    return [depths for depths in itertools.product(*ranges) if space.reachable(depths)]
+
+
+def _draw(choices: list[tuple[int, ...]], rng: random.Random) -> Arch:
+    """A path of depths drawn uniformly from ``choices`` and ops drawn uniformly: uniform over the space's paths
+    that can reach the budget; it may still lie outside it."""
+    return Arch.random(rng.choice(choices), rng)
 
 
 def mutate(arch: Arch, space, rng: random.Random, prob: float) -> Arch:
@@ -123,7 +134,8 @@ def _unreachable(space, draws: int) -> CreamError:
     return CreamError(f"no path lies within {space.budget_text()} after {draws} random draws; widen the range")
 
 
-def _breed(parents: list[Arch], space, sizes: EvolutionSizes, rng: random.Random, scored: dict) -> list[Arch]:
+def _breed(parents: list[Arch], space, choices: list[tuple[int, ...]], sizes: EvolutionSizes, rng: random.Random,
+           scored: dict) -> list[Arch]:
     """The next generation: mutants and crossovers of ``parents``, then random paths up to the population; all
     distinct, in budget and not yet ``scored``."""
     mutants = _new_paths(lambda: mutate(rng.choice(parents), space, rng, sizes.mutation_prob), space,
@@ -132,16 +144,16 @@ def _breed(parents: list[Arch], space, sizes: EvolutionSizes, rng: random.Random
                                     sizes.crossovers, sizes.crossovers * TRIES_PER_CHILD,
                                     {**scored, **dict.fromkeys(mutants)})
     fill = max(sizes.population - len(children), 0)
-    return children + _new_paths(lambda: _draw(space, rng), space, fill, fill * DRAWS_PER_PATH,
+    return children + _new_paths(lambda: _draw(choices, rng), space, fill, fill * DRAWS_PER_PATH,
                                  {**scored, **dict.fromkeys(children)})
 
 
 def evolve(score: Callable[[Arch], float], space, sizes: EvolutionSizes, seed: int = 0) -> Trace:
     """SPOS's evolutionary search for the path of ``space`` with the highest ``score``."""
-    rng = random.Random(seed)
+    rng, choices = random.Random(seed), depth_choices(space)
     scorer = _Scorer(score)
     draws = max(sizes.population * DRAWS_PER_PATH, MIN_DRAWS)
-    population = _new_paths(lambda: _draw(space, rng), space, sizes.population, draws, {})
+    population = _new_paths(lambda: _draw(choices, rng), space, sizes.population, draws, {}) if choices else []
     if not population:
         raise _unreachable(space, draws)
     for generation in range(sizes.generations):
@@ -150,7 +162,7 @@ def evolve(score: Callable[[Arch], float], space, sizes: EvolutionSizes, seed: i
         if generation == sizes.generations - 1:
             break
         ranked = sorted(scorer.trace.scored, key=lambda item: -item[1])  # stable: earlier first among equals
-        children = _breed([arch for arch, _ in ranked[:sizes.top_k]], space, sizes, rng, scorer.seen)
+        children = _breed([arch for arch, _ in ranked[:sizes.top_k]], space, choices, sizes, rng, scorer.seen)
         if not children:  # every in-budget path nearby has been scored: the space is used up
             break
         population = children
@@ -159,10 +171,10 @@ def evolve(score: Callable[[Arch], float], space, sizes: EvolutionSizes, seed: i
 
 def random_search(score: Callable[[Arch], float], space, evaluations: int, seed: int = 0) -> Trace:
     """``evaluations`` distinct uniformly drawn in-budget paths (fewer when the budget holds fewer), each scored."""
-    rng = random.Random(seed)
+    rng, choices = random.Random(seed), depth_choices(space)
     scorer = _Scorer(score)
     draws = max(evaluations * DRAWS_PER_PATH, MIN_DRAWS)
-    for arch in _new_paths(lambda: _draw(space, rng), space, evaluations, draws, {}):
+    for arch in _new_paths(lambda: _draw(choices, rng), space, evaluations, draws, {}) if choices else []:
         scorer(arch)
     if not scorer.trace.scored:
         raise _unreachable(space, draws)

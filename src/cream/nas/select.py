@@ -109,21 +109,26 @@ def make_budgets(base: SpacePlan, s: SelectConfig, limits: dict[str, tuple]) -> 
 
 def select_budgets(plans: dict[str, SpacePlan], scores: PathScores, method: str, sizes: EvolutionSizes, seed: int,
                    cost: str, log=print) -> dict[str, dict]:
-    """For each budget, the pick of ``method`` with what it took: its paths' number, those new to the run, seconds
-    and the best search-val top-1 after each evaluation."""
-    picks = {}
+    """For each budget, ``method``'s search with what it took: its paths' number, those new to the run, seconds and
+    the best search-val top-1 after each evaluation. Each pick is the best of every path the run scored inside
+    that budget, whichever budget's search scored it: those cost nothing more, and a larger budget's pick is then
+    never worse than a smaller one's."""
+    searched = {}
     for name, plan in plans.items():
         before, tick = len(scores.rows), time.perf_counter()
         trace: Trace = search_budget(scores.score, plan, method, sizes, seed)
-        rows = [scores.row(arch) for arch, _ in trace.scored]
-        pick = pick_row(rows)
+        searched[name] = {"evaluations": len(trace.scored), "new_evaluations": len(scores.rows) - before,
+                          "seconds": time.perf_counter() - tick, "curve": trace.curve()}
+        log(f"budget {name} ({plan.budget_text()}): {method} scored {len(trace.scored)} paths "
+            f"({len(scores.rows) - before} new) in {searched[name]['seconds']:.0f} s")
+    picks = {}
+    for name, plan in plans.items():
+        pick = pick_row([row for key, row in scores.rows.items() if plan.in_budget(Arch.parse(key))])
         picks[name] = {**pick, "flops_range": [plan.flops_min, json_number(plan.flops_max)],
                        "latency_range": [plan.latency_min, json_number(plan.latency_max)] if plan.latency else None,
-                       "evaluations": len(rows), "new_evaluations": len(scores.rows) - before,
-                       "seconds": time.perf_counter() - tick, "curve": trace.curve()}
-        log(f"budget {name} ({plan.budget_text()}): {method} scored {len(rows)} paths ({len(scores.rows) - before} "
-            f"new) in {picks[name]['seconds']:.0f} s; pick {pick['arch']}, {pick[cost]:.3g} "
-            f"{'ms' if cost == 'latency_ms' else 'M'}, search-val top-1 {pick['val_top1']:.2f}%")
+                       **searched[name]}
+        log(f"budget {name}: pick {pick['arch']}, {pick[cost]:.3g} {'ms' if cost == 'latency_ms' else 'M'}, "
+            f"search-val top-1 {pick['val_top1']:.2f}%")
     return picks
 
 

@@ -80,6 +80,16 @@ class SpacePlan:
             return False
         return self.latency is None or self.latency_min <= self.latency.ms(arch) <= self.latency_max
 
+    def reachable(self, depths) -> bool:
+        """Whether some path of these depths may lie in the budget: its cheapest ops not above the limits, its
+        dearest not below the floors (a cheap test that lets tight budgets draw depths before ops)."""
+        cheap, dear = Arch.uniform(depths, 0), Arch.uniform(depths, NUM_OPS - 1)
+        if self.table.macs(cheap) > self.flops_max or self.table.macs(dear) < self.flops_min:
+            return False
+        latency = self.latency
+        return latency is None or (latency.ms(latency.fastest(depths)) <= self.latency_max
+                                   and latency.ms(latency.slowest(depths)) >= self.latency_min)
+
     def cost(self, arch: Arch) -> float:
         """What breaks ties between equally accurate paths: predicted ms with a latency table, else M multiply-adds."""
         return self.latency.ms(arch) if self.latency is not None else self.table.macs(arch)

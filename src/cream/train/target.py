@@ -36,8 +36,8 @@ def retrain_target(arch: str, space: SpaceConfig) -> tuple[Arch, NetSpec]:
 def _from_search_result(path: Path, space: SpaceConfig, budget: str | None = None) -> tuple[Arch, NetSpec]:
     """A search's result.json, or a pick of a `cream select` run's select.json (named by its budget)."""
     if not path.is_file():
-        raise CreamError(f"retrain.arch={path} does not exist; run `cream search` (or `cream select`) first, or give "
-                         "a paper name or an architecture string")
+        raise CreamError(f"retrain.arch={path} does not exist; run `cream search` first (`cream select` for a "
+                         "select.json), or give a paper name or an architecture string")
     try:
         result = json.loads(path.read_text())
         net = result["net"]
