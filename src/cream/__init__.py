@@ -1,8 +1,8 @@
 """cream: one-shot NAS by prioritized path distillation. Importing it registers ``cream_*`` models in timm.
 
 From Python (``cream.api``): ``cream.search``, ``cream.retrain``, ``cream.test``, ``cream.export``, ``cream.arch``,
-``cream.latency_table``, ``cream.subset``, ``cream.rankcorr`` and ``cream.report`` do what the commands do and
-return typed results (``cream.api.space`` plans a space: ``cream.space`` is the search space's package);
+``cream.latency_table``, ``cream.subset``, ``cream.rankcorr``, ``cream.report`` and ``cream.select`` do what the
+commands do and return typed results (``cream.api.space`` plans a space: ``cream.space`` is the search space's package);
 ``cream.create_model`` builds a net, ``cream.load_supernet`` reads a search. The search's own code lives in the
 package ``cream.nas``.
 
@@ -22,6 +22,7 @@ from cream.api import (  # noqa: F401  (the Python API)
     ReportResult,
     RetrainResult,
     SearchResult,
+    SelectResult,
     SpaceResult,
     SubsetResult,
     TestResult,
@@ -34,6 +35,7 @@ from cream.api import (  # noqa: F401  (the Python API)
     report,
     retrain,
     search,
+    select,
     subset,
     test,
 )

@@ -8,6 +8,7 @@
     trained = cream.retrain(data="pets")                   # retrains found.arch: runs/retrain/pets
     report = cream.test(trained.checkpoint, data="pets")   # test.json beside best.pth
     page = cream.report("runs/search/pets")                # the search's report.html, rewritten
+    picked = cream.select("runs/search/pets/last.pth", flops_max=[2, 4, 8])  # one supernet, three budgets
     net = cream.create_model(found.arch, num_classes=3, resolution=found.net["resolution"])
     cream.search(data=(images, labels), name="digits")     # data in memory: runs/search/digits
 
@@ -185,6 +186,39 @@ class RankCorrResult:
     page: str | None = None    # the report page's line ("report: PATH (SIZE)"), once the study is finished
 
 
+@dataclass
+class SelectResult(_Result):
+    """select.json: a pick per budget from one trained supernet, every path scored and the Pareto front."""
+
+    picks: dict                # budget name (its limit, e.g. "4") -> the pick: arch, flops, params, latency_ms
+                               # (with a table), val_top1, flops_range, latency_range, evaluations, seconds, curve
+    scored: list[dict]         # every path scored in the run, cheapest first
+    front: list[dict]          # the scored paths no other beats on both cost and search-val top-1, cheapest first
+    cost: str                  # "flops" or "latency_ms": what the front and ties weigh
+    method: str                # evolution or random
+    evolution: dict | None     # the evolution's sizes (method evolution)
+    evaluations: int           # paths scored (each once, whatever the number of budgets)
+    supernet: str
+    weights: str               # "ema" or "plain"
+    algorithm: str             # the search's training rule
+    net: dict
+    depths: list[int]
+    elastic_depth: bool
+    seed: int
+    latency_table: dict | None
+    elapsed_s: float
+    config: dict
+    versions: dict
+    kind: str = "cream-select"
+    written_to: str | None = None
+
+    def pick(self, budget: str | float | None = None) -> dict:
+        """The pick for ``budget`` (its name or limit; may be left out when there is one budget)."""
+        from cream.train.target import choose_pick
+
+        return choose_pick(self.picks, None if budget is None else str(budget), "the selection")
+
+
 def search(preset: str | None = None, *, data=None, name: str | None = None, official: str | None = None,
            overrides=(), force: bool = False, strategy: type | None = None) -> SearchResult:
     """Search: train the supernet with prioritized paths, pick an architecture (``cream search``).
@@ -321,6 +355,32 @@ def report(run: str, *others: str, out: str | None = None) -> ReportResult:
     return ReportResult(page=str(page), size_mb=page.stat().st_size / 1e6)
 
 
+def select(supernet: str, *, flops_max=None, flops_min: float | None = None, latency_table: str | None = None,
+           latency_max=None, latency_min: float | None = None, method: str | None = None, out: str | None = None,
+           seed: int | None = None, overrides=(), force: bool = False, log=print) -> SelectResult:
+    """Pick the best path of a trained supernet for each budget (``cream select``): SPOS's evolutionary search
+    (``method="evolution"``, sized by the ``evolution.*`` keys) or random paths, each scored once on search-val
+    with BatchNorm recalibrated; writes select.json (default in runs/select/<the search's folder name>).
+
+    ``supernet``: a search's last.pth; ``flops_max`` / ``latency_max``: one limit or a list of them, one budget
+    each (default: the search's own multiply-add limit); ``latency_table``: a table for the supernet's net, made
+    on the device to deploy on; ``force``: replace an earlier select.json. ``retrain(arch="…/select.json:4")``
+    retrains a pick.
+    """
+    from cream.assemble import select_config
+    from cream.nas.select import run_select
+
+    def as_list(value):
+        return None if value is None else [float(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
+
+    given = {"flops_max": as_list(flops_max), "flops_min": flops_min, "latency_table": latency_table,
+             "latency_max": as_list(latency_max), "latency_min": latency_min, "method": method}
+    options = {f"select.{k}": v for k, v in given.items() if v is not None}
+    options.update({k: v for k, v in (("run.out_dir", out), ("run.seed", seed)) if v is not None})
+    cfg = select_config(supernet, overrides, options)
+    return SelectResult.from_dict(run_select(cfg, force=force, log=log))
+
+
 def create_model(name_or_arch: str, num_classes: int = 1000, in_chans: int = 3, resolution: int | None = None,
                  width: float = 1.0, **timm_kwargs):
     """A freshly initialised child net (a timm MobileNetV3): a paper model (``cream_287``, ``287``, the README's
@@ -370,10 +430,12 @@ def is_main_process() -> bool:
 
 
 def keys(command: str) -> str:
-    """Every config key of ``command`` (search, retrain, test, export, rankcorr) with its default and meaning."""
-    from cream.config import EvalRun, ExportRun, RankCorrRun, RetrainRun, SearchRun, describe
+    """Every config key of ``command`` (search, retrain, test, export, rankcorr, select) with its default and
+    meaning."""
+    from cream.config import EvalRun, ExportRun, RankCorrRun, RetrainRun, SearchRun, SelectRun, describe
 
-    runs = {"search": SearchRun, "retrain": RetrainRun, "test": EvalRun, "export": ExportRun, "rankcorr": RankCorrRun}
+    runs = {"search": SearchRun, "retrain": RetrainRun, "test": EvalRun, "export": ExportRun, "rankcorr": RankCorrRun,
+            "select": SelectRun}
     return describe(runs[command])
 
 

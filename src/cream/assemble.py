@@ -9,8 +9,9 @@ overrides.
 
 ``cream test`` and ``cream export`` (``file_config``): the data section of the file's own run config (so a net
 trained on a class subset is tested on that subset), then ``--official`` (test), then ``--data``, then
-arguments, then overrides. ``cream rankcorr`` (``study_config``): the supernet's data section, then overrides,
-then the command's options. Tests, benchmarks and scripts (``make_config``): a preset, then overrides, quietly.
+arguments, then overrides. ``cream rankcorr`` (``study_config``) and ``cream select`` (``select_config``): the
+supernet's data section, then overrides, then the command's options. Tests, benchmarks and scripts
+(``make_config``): a preset, then overrides, quietly.
 
 Each assembly prints one line (first process only): for every value that differs from the default, the layer
 that set it.
@@ -29,6 +30,7 @@ from cream.config import (
     RankCorrRun,
     RetrainRun,
     SearchRun,
+    SelectRun,
     build,
     fidelity_values,
     parse_override,
@@ -246,3 +248,15 @@ def make_config(cls, preset: str | Path | dict | None = None, overrides=()):
     layers.add(f"preset {preset}", read_sections(cls, preset))
     layers.add_overrides("overrides", overrides)
     return layers.build(notes=[])
+
+
+def select_config(supernet: str | Path, overrides=(), options: dict | None = None) -> SelectRun:
+    """The config of ``cream select``: defaults, the data section of the supernet's search config,
+    ``section.key=value`` overrides, then ``options`` (``{"select.method": "random", ...}``, from arguments)."""
+    saved = read_search_checkpoint(supernet, "pass --supernet RUN/last.pth of a `cream search` run (a retrained "
+                                             "best.pth holds one net, not a supernet)")["config"]
+    layers = Layers(SelectRun)
+    layers.add(f"supernet {supernet}", {"data": saved["data"]})
+    layers.add_overrides("overrides", overrides)
+    layers.add_overrides("arguments", {**(options or {}), "select.supernet": str(supernet)})
+    return layers.build()

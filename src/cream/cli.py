@@ -134,6 +134,32 @@ def cmd_rankcorr(args):
             print(result.page)
 
 
+def _numbers(text):
+    """A comma-separated list of non-negative numbers (budgets), e.g. 2,4,8."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers, e.g. 2,4,8") from None
+    if any(v != v or v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r} must hold non-negative numbers, e.g. 2,4,8")
+    return values
+
+
+def cmd_select(args):
+    if args.keys:
+        print(api.keys("select"))
+        return
+    if not args.supernet:
+        raise CreamError("cream select needs --supernet RUN/last.pth, the checkpoint of a `cream search` run")
+    result = api.select(args.supernet, flops_max=args.flops_max, flops_min=args.flops_min,
+                        latency_table=args.latency_table, latency_max=args.latency_max, latency_min=args.latency_min,
+                        method=args.method, out=args.out, seed=args.seed, overrides=args.overrides, force=args.force)
+    unit = "ms" if result.cost == "latency_ms" else "M multiply-adds"
+    for name, pick in result.picks.items():
+        print(f"budget {name}: {pick['arch']}  ({pick[result.cost]:.3g} {unit}, search-val top-1 "
+              f"{pick['val_top1']:.2f}%; retrain it with retrain.arch={result.written_to}:{name})")
+
+
 def _add_run_options(p, kind):
     p.add_argument("config", nargs="?", default=None,
                    help=f"a preset name under configs/{kind}/ or a YAML file (default: fashion_mnist, or "
@@ -320,6 +346,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="where to write the page (default: RUN_DIR/report.html; comparing: compare.html "
                                  "beside the first run's folder)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "select", help="pick the best path of a trained supernet for one budget or several (SPOS's evolution)",
+        description="For each budget, search the trained supernet for its best path: SPOS's evolutionary search "
+                    "(Guo et al., 2020) or random paths, each path scored once on search-val with BatchNorm "
+                    "recalibrated. Writes select.json: the pick per budget, every scored path and the Pareto front. "
+                    "Evolution's sizes are keys, sized for a CPU by default: evolution.population=8 (SPOS: 50), "
+                    "evolution.top_k=3 (10), evolution.mutations=4 (25), evolution.crossovers=4 (25), "
+                    "evolution.generations=4 (20), evolution.mutation_prob=0.1 (0.1): 32 paths per budget, SPOS "
+                    "1,000. Retrain a pick with `cream retrain retrain.arch=SELECT.json:BUDGET`.")
+    p.add_argument("overrides", nargs="*", help="config overrides as section.key=value (see --keys); data.* default "
+                                                 "to the supernet's own")
+    p.add_argument("--supernet", help="a search checkpoint (RUN/last.pth)")
+    p.add_argument("--flops-max", type=_numbers, help="million multiply-adds: one limit, or several (2,4,8) for one "
+                                                      "budget each (default: the search's own)")
+    p.add_argument("--flops-min", type=_number, help="million multiply-adds, the floor of every budget (default 0)")
+    p.add_argument("--latency-table", help="a table by cream latency-table for the supernet's net, made on the device "
+                                           "to deploy on: for --latency-max, and the front's cost")
+    p.add_argument("--latency-max", type=_numbers, help="milliseconds predicted by --latency-table: one limit, or "
+                                                        "several (5,10) for one budget each")
+    p.add_argument("--latency-min", type=_number, help="milliseconds, the floor of every budget (default 0)")
+    p.add_argument("--method", choices=("evolution", "random"), help="evolution (default), or as many random "
+                                                                     "in-budget paths as evolution scores at most")
+    p.add_argument("--seed", type=int, help="seed of the search (run.seed; default 0)")
+    p.add_argument("--out", help="the run folder (default: runs/select/<the search's folder name>)")
+    p.add_argument("--force", action="store_true", help="replace an earlier select.json in the run folder")
+    p.add_argument("--keys", action="store_true", help="list every config key with its default and meaning")
+    p.set_defaults(func=cmd_select)
 
     p = sub.add_parser("rankcorr", help="rank correlation of weight-sharing and stand-alone accuracy of paths")
     mode = p.add_mutually_exclusive_group()

@@ -237,11 +237,31 @@ class SearchConfig:
     bn_batches: int = key(4, "training batches to recalibrate BatchNorm per path at final selection", low=0)
     candidates: int = key(20, "random in-budget paths evaluated at the end (spos, or when the board is empty)",
                           positive=True)
+    final: Literal["board", "evolution", "random"] | None = key(
+        None, "how the search picks at its end: board: rank the prioritized board's paths (Cream's rule); random: "
+              "rank `candidates` random in-budget paths; evolution: SPOS's evolutionary search over the trained "
+              "supernet, sized by the evolution section; null = the rule's own (board for cream, else random)")
     probe_steps: int = key(100, "at the end, train the chosen path alone for this many steps and warn when the "
                                 "supernet's accuracy is far below it (0 = no probe)", low=0)
     rule_module: str | None = key(None, "a Python module to import before the config is checked (on the Python path, "
                                         "e.g. PYTHONPATH=.): it registers a training rule of your own and its keys "
                                         "(cream.nas.strategy.register_rule), named then by search.algorithm")
+
+
+@dataclass
+class EvolutionConfig:
+    """SPOS's evolutionary search over a trained supernet (cream.nas.evolution): `cream select`, and
+    search.final=evolution. The defaults are sized for a CPU (32 paths scored per budget); SPOS's own are given
+    in each key's text (50 x 20 = 1,000 paths)."""
+
+    population: int = key(8, "paths scored per generation (SPOS: 50)", positive=True)
+    top_k: int = key(3, "best paths so far that breed the next generation (SPOS: 10)", positive=True)
+    mutations: int = key(4, "mutants per generation (SPOS: 25); the rest of the population beyond mutations and "
+                            "crossovers is drawn at random", low=0)
+    crossovers: int = key(4, "crossovers per generation (SPOS: 25)", low=0)
+    generations: int = key(4, "generations, the first one random (SPOS: 20)", positive=True)
+    mutation_prob: float = key(0.1, "probability that a mutant redraws each op (and, with elastic depth, each "
+                                    "stage's depth) (SPOS: 0.1)", low=0.0, high=1.0)
 
 
 @dataclass
@@ -285,6 +305,7 @@ class SearchRun:
     data: DataConfig = field(default_factory=DataConfig)
     space: SpaceConfig = field(default_factory=SpaceConfig)
     search: SearchConfig = field(default_factory=lambda: search_keys()())  # with the rules' own keys
+    evolution: EvolutionConfig = field(default_factory=EvolutionConfig)  # for search.final=evolution
 
 
 @dataclass
@@ -379,6 +400,37 @@ class RankCorrRun:
     study: StudyConfig = field(default_factory=StudyConfig)
     # A few epochs from scratch: no EMA (it would still be near the initial weights) and a short warm-up.
     retrain: RetrainConfig = field(default_factory=lambda: RetrainConfig(epochs=5, warmup_epochs=1.0, ema_decay=0.0))
+
+
+@dataclass
+class SelectConfig:
+    supernet: str = key("", "the search checkpoint (a search run's last.pth) to pick paths from")
+    flops_min: float = key(0.0, "smallest path of every budget, million multiply-adds", low=0.0)
+    flops_max: list[float] | None = key(None, "one budget per value: largest path, million multiply-adds; null = "
+                                              "the search's own flops_max (no limit when it had none)")
+    latency_table: str | None = key(None, "a table from `cream latency-table` for the supernet's net, made on the "
+                                          "device to deploy on (any device): for latency budgets and the front")
+    latency_min: float = key(0.0, "fastest path of every budget, milliseconds predicted by latency_table", low=0.0)
+    latency_max: list[float] | None = key(None, "one budget per value: slowest path, milliseconds predicted by "
+                                                "latency_table; null = no latency limit")
+    method: Literal["evolution", "random"] = key(
+        "evolution", "evolution: SPOS's evolutionary search (the evolution section); random: as many distinct "
+                     "random in-budget paths as evolution scores at most (population x generations)")
+    val_images: int = key(2000, "search-val images per path evaluation (the search's default is the same)",
+                          positive=True)
+    bn_batches: int | None = key(None, "training batches that recalibrate each path's BatchNorm; null = the "
+                                       "search's search.bn_batches", low=0)
+    ema: bool = key(True, "score paths with the supernet's EMA weights when it has them (as the search does)")
+
+
+@dataclass
+class SelectRun:
+    """``cream select``: run + data (the supernet's own) + select + evolution."""
+
+    run: RunConfig = field(default_factory=lambda: RunConfig(out_dir=None))
+    data: DataConfig = field(default_factory=DataConfig)
+    select: SelectConfig = field(default_factory=SelectConfig)
+    evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
 
 
 # What search.fidelity=paper_code sets, each key as the paper's code behaves (README: "Differences from the

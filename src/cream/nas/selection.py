@@ -33,12 +33,27 @@ def select_final(supernet: Supernet, candidates: list[Arch], plan: SpacePlan, da
                          "widen the range or train longer so the board fills")
     results = []
     for arch in in_budget:
-        metrics = evaluate_path(supernet, arch, data, ctx, bn_batches, val_images)
-        row = {"arch": str(arch), "flops": plan.table.macs(arch), "params": plan.table.params(arch)}
-        if plan.latency is not None:
-            row["latency_ms"] = plan.latency.ms(arch)
-        results.append({**row, "val_top1": metrics["top1"], "val_top5": metrics["top5"], "val_loss": metrics["loss"]})
-        latency = f"  {row['latency_ms']:.3g} ms" if plan.latency is not None else ""
-        log(f"  candidate {arch}  {row['flops']:.2f} M{latency}  search-val top-1 {metrics['top1']:.2f}%")
-    results.sort(key=lambda r: (-r["val_top1"], r.get("latency_ms", r["flops"])))  # plan.cost of each row
-    return results
+        row = path_row(supernet, arch, plan, data, ctx, bn_batches, val_images)
+        results.append(row)
+        log(candidate_line(row))
+    return rank_rows(results)
+
+
+def path_row(supernet: Supernet, arch: Arch, plan: SpacePlan, data, ctx: RunContext, bn_batches: int,
+             val_images: int) -> dict:
+    """One path's FLOPs, params, predicted latency (with a latency table) and search-val top-1, top-5 and loss."""
+    metrics = evaluate_path(supernet, arch, data, ctx, bn_batches, val_images)
+    row = {"arch": str(arch), "flops": plan.table.macs(arch), "params": plan.table.params(arch)}
+    if plan.latency is not None:
+        row["latency_ms"] = plan.latency.ms(arch)
+    return {**row, "val_top1": metrics["top1"], "val_top5": metrics["top5"], "val_loss": metrics["loss"]}
+
+
+def candidate_line(row: dict) -> str:
+    latency = f"  {row['latency_ms']:.3g} ms" if "latency_ms" in row else ""
+    return f"  candidate {row['arch']}  {row['flops']:.2f} M{latency}  search-val top-1 {row['val_top1']:.2f}%"
+
+
+def rank_rows(rows: list[dict]) -> list[dict]:
+    """Best search-val top-1 first; ties go to the lower cost (latency with a latency table, else FLOPs)."""
+    return sorted(rows, key=lambda r: (-r["val_top1"], r.get("latency_ms", r["flops"])))  # plan.cost of each row

@@ -32,6 +32,7 @@ from cream.errors import CreamError
 from cream.nas.health import ranking_warnings, standalone_probe
 from cream.nas.records import BOARD_FILE, PATHS_FILE
 from cream.nas.sampler import PathSampler
+from cream.nas.select import evolution_final
 from cream.nas.selection import evaluate_path, select_final
 from cream.nas.strategy import RULES, SearchStrategy, clear_grads
 from cream.settings_from_data import settings_from_data
@@ -105,6 +106,9 @@ class SupernetSearch(EpochRun):
         rule = strategy or RULES[s.algorithm]
         self.counters = {"skipped_steps": 0, **dict.fromkeys(rule.COUNTERS, 0)}
         self.strategy = rule(self)
+        if s.final == "board" and getattr(self.strategy, "board", None) is None:
+            raise CreamError(f"search.final=board ranks the prioritized board, which search.algorithm={s.algorithm} "
+                             "does not keep; use search.final=evolution or random, or search.algorithm=cream")
         self.reference = PathSampler(self.plan, max_redraws=s.max_redraws, seed=run.seed).distinct(1, seed=1)[0]
         self.meter = EpochMeter()
 
@@ -254,10 +258,8 @@ class SupernetSearch(EpochRun):
     # ------------------------------------------------------------------ result
 
     def result(self) -> dict:
-        s = self.cfg.search
         net = self.ema.module if self.ema is not None else self.supernet
-        ranked = select_final(net, self.strategy.candidates(), self.plan, self.data, self.ctx, s.bn_batches,
-                              s.val_images, log=self.log.info)
+        ranked = self.final_ranking(net)
         rule_figures = self.strategy.result_figures(ranked)
         training = self.training_health(self.history)
         ranking = self.check_ranking(ranked[0])
@@ -273,6 +275,21 @@ class SupernetSearch(EpochRun):
             "latency_table": _table_summary(plan.latency), "candidates": ranked, **rule_figures,
             "counters": self.counters, "history": self.history, "health": health,
         }
+
+    def final_ranking(self, net: Supernet) -> list[dict]:
+        """The paths search.final judges, best first: the rule's own candidates (null; board: Cream's board),
+        search.candidates random in-budget paths (random), or those SPOS's evolution scores (evolution)."""
+        s, run = self.cfg.search, self.cfg.run
+        if s.final == "evolution":
+            return evolution_final(net, self.plan, self.data, self.ctx, s.bn_batches, s.val_images,
+                                   self.cfg.evolution, run.seed, log=self.log.info)
+        if s.final == "random":
+            candidates = self.strategy.sampler.distinct(s.candidates, seed=2)
+            self.log.info(f"final selection over {len(candidates)} random in-budget paths (search.final=random)")
+        else:
+            candidates = self.strategy.candidates()
+        return select_final(net, candidates, self.plan, self.data, self.ctx, s.bn_batches, s.val_images,
+                            log=self.log.info)
 
     def check_ranking(self, best: dict) -> dict:
         """Warnings (logged, and kept in result.json) when the supernet is too little trained to rank paths."""

@@ -80,9 +80,32 @@ class SpacePlan:
             return False
         return self.latency is None or self.latency_min <= self.latency.ms(arch) <= self.latency_max
 
+    def reachable(self, depths) -> bool:
+        """Whether some path of these depths may lie in the budget: its cheapest ops not above the limits, its
+        dearest not below the floors (a cheap test that lets tight budgets draw depths before ops)."""
+        cheap, dear = Arch.uniform(depths, 0), Arch.uniform(depths, NUM_OPS - 1)
+        if self.table.macs(cheap) > self.flops_max or self.table.macs(dear) < self.flops_min:
+            return False
+        latency = self.latency
+        return latency is None or (latency.ms(latency.fastest(depths)) <= self.latency_max
+                                   and latency.ms(latency.slowest(depths)) >= self.latency_min)
+
     def cost(self, arch: Arch) -> float:
         """What breaks ties between equally accurate paths: predicted ms with a latency table, else M multiply-adds."""
         return self.latency.ms(arch) if self.latency is not None else self.table.macs(arch)
+
+    def with_budget(self, flops_min: float = 0.0, flops_max: float | None = None, latency_min: float = 0.0,
+                    latency_max: float | None = None) -> SpacePlan:
+        """The same space (depths, net, tables) under another budget, checked as plan_space checks one; a limit of
+        None is no limit."""
+        flops_max = math.inf if flops_max is None else flops_max
+        latency_max = math.inf if latency_max is None else latency_max
+        _check_range(flops_min, flops_max)
+        _check_range(latency_min, latency_max, ("latency_min", "latency_max"), "milliseconds", "latency")
+        plan = replace(self, flops_min=flops_min, flops_max=flops_max, latency_min=latency_min,
+                       latency_max=latency_max)
+        _check_feasible(plan)
+        return plan
 
     def budget_text(self) -> str:
         flops = f"[{self.flops_min:g}, {self.flops_max:g}] M multiply-adds"

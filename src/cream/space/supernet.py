@@ -17,12 +17,15 @@ extracting a path is a copy.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
+from pathlib import Path
 
 import torch
 import torch.nn as nn
 from torch.func import functional_call
 
+from cream.engine.checkpoint import read_search_checkpoint
 from cream.errors import CreamError
 from cream.space.arch import NUM_OPS, OPS, STAGES, Arch
 from cream.space.net import CreamNet, NetSpec, build_child
@@ -222,3 +225,22 @@ class Supernet(nn.Module):
         child = build_child(arch, self.spec)
         child.load_state_dict({k: v.detach().clone() for k, v in self.path_state(arch)})
         return child.to(next(self.parameters()).device)
+
+
+def load_supernet(checkpoint: str | Path | dict, ema: bool = True, resolution: int | None = None) -> Supernet:
+    """The trained supernet of a search checkpoint: a path, or the dict ``read_search_checkpoint`` returned.
+
+    Its EMA weights when it has them and ``ema``, else the plain ones; ``supernet.weights`` says which ("ema" or
+    "plain"), ``supernet.spec`` and ``supernet.depths`` its layout (at ``resolution`` when given: the weights do
+    not depend on it), and ``supernet.extract(arch)`` gives one path as a child net.
+    """
+    ckpt = checkpoint if isinstance(checkpoint, dict) else read_search_checkpoint(checkpoint)
+    spec = NetSpec(**ckpt["net"])
+    if resolution:
+        spec = dataclasses.replace(spec, resolution=resolution)
+    supernet = Supernet(spec, tuple(ckpt["depths"]), ckpt.get("sharing", "independent"),  # older: independent
+                        ckpt.get("kernel_transform", False))
+    which = "ema" if ema and ckpt.get("ema") is not None else "plain"
+    supernet.load_state_dict(ckpt["ema"] if which == "ema" else ckpt["supernet"])
+    supernet.weights = which
+    return supernet

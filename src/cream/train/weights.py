@@ -21,11 +21,11 @@ import torch.nn as nn
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from cream.engine.checkpoint import load_checkpoint, read_search_checkpoint
+from cream.engine.checkpoint import load_checkpoint
 from cream.errors import CreamError
 from cream.space.arch import Arch
 from cream.space.net import NetSpec
-from cream.space.supernet import Supernet
+from cream.space.supernet import load_supernet  # noqa: F401  (kept importable from here)
 from cream.space.zoo import resolve_arch
 
 
@@ -86,25 +86,6 @@ def read_weights(path: str | Path) -> Weights:
         raise CreamError(f"{path} holds no weights we know (keys: {keys}); expected our checkpoint, a dict with "
                          "state_dict/state_dict_ema, or a bare state_dict")
     return Weights(path, sets)
-
-
-def load_supernet(checkpoint: str | Path | dict, ema: bool = True, resolution: int | None = None) -> Supernet:
-    """The trained supernet of a search checkpoint: a path, or the dict ``read_search_checkpoint`` returned.
-
-    Its EMA weights when it has them and ``ema``, else the plain ones; ``supernet.weights`` says which ("ema" or
-    "plain"), ``supernet.spec`` and ``supernet.depths`` its layout (at ``resolution`` when given: the weights do
-    not depend on it), and ``supernet.extract(arch)`` gives one path as a child net.
-    """
-    ckpt = checkpoint if isinstance(checkpoint, dict) else read_search_checkpoint(checkpoint)
-    spec = NetSpec(**ckpt["net"])
-    if resolution:
-        spec = dataclasses.replace(spec, resolution=resolution)
-    supernet = Supernet(spec, tuple(ckpt["depths"]), ckpt.get("sharing", "independent"),  # older: independent
-                        ckpt.get("kernel_transform", False))
-    which = "ema" if ema and ckpt.get("ema") is not None else "plain"
-    supernet.load_state_dict(ckpt["ema"] if which == "ema" else ckpt["supernet"])
-    supernet.weights = which
-    return supernet
 
 
 def strip_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
