@@ -33,9 +33,9 @@ itself is then built on a throw-away folder of tiny random images, since it read
 The run stops itself: measurements are skipped once ``--time-limit`` seconds have passed, and a watchdog ends the
 process (printing every thread's stack) if one measurement hangs past the limit.
 
-    .venv/bin/python benchmarks/step_speed.py --threads 1 --path 53-31-111-13-11   # BENCHMARKS.md "Speed" (CPU)
+    .venv/bin/python benchmarks/step_speed.py --threads 1 --path 53-31-111-13-11   # BENCHMARKS.md "On a CPU"
     python3 benchmarks/step_speed.py --device cuda [--time-limit 420] [--scales 28 224] [--steps 30]
-                                     [--cudnn-benchmark true] [--profile]           # BENCHMARKS.md "GPU"
+                                     [--cudnn-benchmark true] [--profile]           # BENCHMARKS.md "On a GPU"
     ... [override ...]   config overrides for every scale, e.g. data.root=DIR
 """
 

@@ -429,14 +429,20 @@ def is_main_process() -> bool:
     return main()
 
 
-def keys(command: str) -> str:
-    """Every config key of ``command`` (search, retrain, test, export, rankcorr, select) with its default and
-    meaning."""
+def keys(command: str, preset: str | None = None, data: str | None = None) -> str:
+    """Every config key of ``command`` (search, retrain, test, export, rankcorr, select) with its value and
+    meaning. For search and retrain, the values a run would start from: those of ``preset``, else of the default
+    preset for ``data`` (fashion_mnist, or imagefolder for a folder), each marked where the preset sets it or the
+    data decides it."""
+    from cream.assemble import keys_config
     from cream.config import EvalRun, ExportRun, RankCorrRun, RetrainRun, SearchRun, SelectRun, describe
 
     runs = {"search": SearchRun, "retrain": RetrainRun, "test": EvalRun, "export": ExportRun, "rankcorr": RankCorrRun,
             "select": SelectRun}
-    return describe(runs[command])
+    if command not in ("search", "retrain"):
+        return describe(runs[command])
+    cfg, marks, header = keys_config(runs[command], preset, data)
+    return header + "\n" + describe(runs[command], cfg, marks)
 
 
 def _net_spec(resolution: int, num_classes: int, in_chans: int, width: float, stem_stride: int | None,

@@ -19,6 +19,7 @@ that set it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -260,3 +261,29 @@ def select_config(supernet: str | Path, overrides=(), options: dict | None = Non
     layers.add_overrides("overrides", overrides)
     layers.add_overrides("arguments", {**(options or {}), "select.supernet": str(supernet)})
     return layers.build()
+
+
+def keys_config(cls, preset: str | None = None, data: str | None = None) -> tuple[object, dict, str]:
+    """What ``cream search --keys`` (retrain) shows: the config a run would start from (``preset``, else the default
+    one for ``data``'s kind), where each value that is not the default comes from, and a header line naming the
+    preset. Keys the data decides are marked as such; nothing is read from the data itself."""
+    kind = PRESET_KINDS[cls]
+    given = data_option(data) if data is not None else None
+    name = preset or DEFAULT_PRESET[_dataset(cls, given)]
+    preset_values = read_sections(cls, preset_path(kind, name))
+    cfg = make_config(cls, name)
+    default = cls()
+    marks = {}
+    for section, body in dataclasses.asdict(cfg).items():
+        for key_name, value in body.items():
+            if value != getattr(getattr(default, section), key_name):
+                marks[section, key_name] = f"preset {name}"
+    data_keys = {(section, key_name) for section, names in FROM_THE_DATA.items() for key_name in names}
+    data_keys |= {(section, key_name) for section, body in preset_values.items()
+                  for key_name, value in body.items() if value is None}
+    if data is not None or name == DEFAULT_PRESET["imagefolder"]:
+        marks.update({k: "from the data" for k in data_keys if getattr(getattr(cfg, k[0]), k[1]) is None})
+    chosen = "named" if preset else "the default" + (" for an image folder" if given else "")
+    header = (f"# the values a run would start from: preset {name} ({chosen}); (preset {name}) marks a value the "
+              "preset sets, (from the data) one the data decides; key=value on the command line changes any")
+    return cfg, marks, header

@@ -87,9 +87,14 @@ def _run_options(args) -> dict:
             "force": args.force}
 
 
+def _preset_and_data(args) -> tuple[str | None, str | None]:
+    """The preset and data of a search or retrain command line, for ``--keys``."""
+    return _run_options(args)["preset"], args.data
+
+
 def cmd_search(args):
     if args.keys:
-        print(api.keys("search"))
+        print(api.keys("search", *_preset_and_data(args)))
         return
     result = api.search(**_run_options(args))
     if not api.is_main_process():
@@ -169,7 +174,8 @@ def _add_run_options(p, kind):
                                   "(classes, channels, resolution and run folder are then taken from it)")
     p.add_argument("--force", action="store_true", help="replace an existing run in run.out_dir")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--keys", action="store_true", help="list every config key with its default and meaning")
+    p.add_argument("--keys", action="store_true", help="list every config key with the value a run would start "
+                                                       "from (the preset named, else the default one) and its meaning")
     p.add_argument("--official", metavar="FILE.yaml", help=f"a config file of the paper's code (experiments/configs/"
                                                           f"{'train' if kind == 'search' else kind}/*.yaml), mapped to "
                                                           "our keys; overrides may use its keys (KEY=value) or ours")
@@ -177,7 +183,7 @@ def _add_run_options(p, kind):
 
 def cmd_retrain(args):
     if args.keys:
-        print(api.keys("retrain"))
+        print(api.keys("retrain", *_preset_and_data(args)))
         return
     result = api.retrain(**_run_options(args), init=args.init)
     if not api.is_main_process():
@@ -303,7 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-table", help="also report the latency this table predicts beside one measured as the "
                                            "table was")
     p.add_argument("--out", help="where to write test.json (default: beside the checkpoint)")
-    p.add_argument("--keys", action="store_true", help="list every config key with its default and meaning")
+    p.add_argument("--keys", action="store_true", help="list every config key with the value a run would start "
+                                                       "from (the preset named, else the default one) and its meaning")
     p.add_argument("--official", metavar="FILE.yaml", help="a test config of the paper's code (experiments/configs/"
                                                           "test/test.yaml): its RESUME_PATH, NET.SELECTION, DATA_DIR")
     p.set_defaults(func=cmd_test)

@@ -572,15 +572,19 @@ def resolve_key(cls, dotted: str) -> tuple[str, str]:
     raise CreamError(f"unknown config key {dotted!r}{_suggest(dotted, every)}")
 
 
-def describe(cls) -> str:
-    """Every key with its default and meaning (``cream search --keys``)."""
+def describe(cls, cfg=None, marks: dict[tuple[str, str], str] | None = None) -> str:
+    """Every key with its value and meaning (``cream search --keys``): the values of ``cfg`` (default: the
+    defaults), each key followed by its mark in ``marks`` ({(section, key): "preset fashion_mnist"}) if any."""
+    cfg = cfg if cfg is not None else cls()
+    marks = marks or {}
     lines = []
     for section in dataclasses.fields(cls):
-        defaults = getattr(cls(), section.name)
+        values = getattr(cfg, section.name)
         lines.append(f"{section.name}:")
-        for f in dataclasses.fields(defaults):
+        for f in dataclasses.fields(values):
             rule = f"[{f.metadata['rule']}] " if "rule" in f.metadata else ""  # a training rule's own key
-            lines.append(f"  {f.name}: {getattr(defaults, f.name)!r:<12}  # {rule}{f.metadata.get('doc', '')}")
+            mark = f"({marks[section.name, f.name]}) " if (section.name, f.name) in marks else ""
+            lines.append(f"  {f.name}: {getattr(values, f.name)!r:<12}  # {mark}{rule}{f.metadata.get('doc', '')}")
     return "\n".join(lines)
 
 
