@@ -85,3 +85,17 @@ def test_comparing_searches_overlays_them_and_finds_each_picks_retraining(runs, 
     assert rows == [[name, pick["arch"], f"{pick['flops']:.2f}", f"{pick['val_top1']:.2f}", "77.77", "66.66"]
                     for name in ("first", "other")]
     assert Page(html).errors == [] and "whose result.json has that arch" in html
+
+
+def test_comparing_retrainings_tests_or_studies_gives_a_table_of_each(runs, tmp_path):
+    for kind, column in (("retrain", "best val top-1 (%)"), ("retrain", "top-1 (%)"), ("rankcorr", "Kendall tau")):
+        folder = runs[kind]
+        if column == "top-1 (%)":  # the test alone: test.json in a folder of its own
+            folder = tmp_path / "tested"
+            folder.mkdir(exist_ok=True)
+            shutil.copy(runs["retrain"] / "test.json", folder / "test.json")
+        out = tmp_path / f"{kind}-{len(column)}.html"
+        cream.report(str(folder), str(folder), out=str(out))
+        html = out.read_text()
+        body = html.split("<tbody>")[1].split("</tbody>")[0]
+        assert f"<th>{column}</th>" in html and body.count(f"<tr><td>{folder.name}</td>") == 2

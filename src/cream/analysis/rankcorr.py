@@ -366,9 +366,10 @@ def report_text(report: dict) -> str:
             f"{fmt(ci['high'])}; p {fmt(report['kendall_p'])}), Spearman rho {fmt(report['spearman_rho'])} "
             f"(p {fmt(report['spearman_p'])}) over {report['n']} paths of the {report['algorithm']} supernet")
     if noise["seed_sd"] is not None:
+        ratio = noise["noise_to_spread"]
         text += (f"; stand-alone seed noise {noise['seed_sd']:.2f} points (sd over {noise['seeds']} seeds) against "
-                 f"a spread of {noise['path_sd']:.2f} between paths (ratio {noise['noise_to_spread']:.2f}"
-                 + (", above the 1/3 a ranking needs)" if noise["noise_to_spread"] > 1 / 3 else ")"))
+                 f"a spread of {fmt(noise['path_sd'])} between paths (ratio {fmt(ratio)}"
+                 + (", above the 1/3 a ranking needs)" if ratio is None or ratio > 1 / 3 else ")"))
     else:
         text += "; one stand-alone seed per path, so its noise is unknown (study.seeds=2 or more measures it)"
     return text

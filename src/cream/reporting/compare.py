@@ -22,7 +22,7 @@ def compare_page(runs: list[RunFiles]) -> dict:
     kind = kinds[0]
     page = {"kind": "compare", "compared": kind, "title": f"{len(runs)} {kind} runs compared", "runs": runs,
             "facts": [(run.folder.name, str(run.folder)) for run in runs], "charts": [], "table": None,
-            "missing": [f"{run.folder.name}: {what}" for run in runs for what in run.missing]}
+            "rule": None, "missing": [f"{run.folder.name}: {what}" for run in runs for what in run.missing]}
     if kind == "search":
         axis = search.cost_axis(runs[0].result or {}, runs[0].config)
         page["charts"] = [("Paths evaluated during each search", as_html(search.cloud_figure(runs, axis), "cloud")),
@@ -38,8 +38,8 @@ def compare_page(runs: list[RunFiles]) -> dict:
     elif kind == "rankcorr":
         page["charts"] = [("Supernet against stand-alone accuracy", as_html(rankcorr.scatter_figure(runs), "scatter"))]
         page["table"] = {"columns": ["run", "paths", "Kendall tau", "Spearman rho"],
-                         "rows": [[r.folder.name, r.rankcorr["n"], f"{r.rankcorr['kendall_tau']:.3f}",
-                                   f"{r.rankcorr['spearman_rho']:.3f}"] for r in runs]}
+                         "rows": [[r.folder.name, r.rankcorr["n"], rankcorr.stat(r.rankcorr["kendall_tau"]),
+                                   rankcorr.stat(r.rankcorr["spearman_rho"])] for r in runs]}
     else:
         page["table"] = {"columns": ["run", "arch", "top-1 (%)", "top-5 (%)", "M multiply-adds"],
                          "rows": [[r.folder.name, r.test["arch"], _pct(r.test["top1"]), _pct(r.test["top5"]),
