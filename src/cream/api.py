@@ -183,7 +183,7 @@ class RankCorrResult:
     report: dict | None
     text: str | None
     out: str | None
-    page: str | None = None    # the report page's line ("report: PATH (SIZE)"), once the study is finished
+    page: str | None = None    # the report page written beside rankcorr.json, once the study is finished
 
 
 @dataclass
@@ -368,7 +368,11 @@ def select(supernet: str, *, flops_max=None, flops_min: float | None = None, lat
     retrains a pick.
     """
     from cream.assemble import select_config
+    from cream.errors import CreamError
     from cream.nas.select import run_select
+
+    if not supernet:
+        raise CreamError("cream select needs --supernet RUN/last.pth, the checkpoint of a `cream search` run")
 
     def as_list(value):
         return None if value is None else [float(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
@@ -540,29 +544,28 @@ def rankcorr(supernet: str | None = None, *, merge: str | None = None, compare: 
     if compare:
         from cream.analysis.compare import compare_studies, comparison_text, write_comparison
 
-        report = compare_studies(*compare, resamples=bootstrap, seed=seed or 0)
+        study = compare_studies(*compare, resamples=bootstrap, seed=seed or 0)
         if out:
-            write_comparison(report, out)
-        return RankCorrResult(report, comparison_text(report), out)
+            write_comparison(study, out)
+        return RankCorrResult(study, comparison_text(study), out)
     from cream.analysis.rankcorr import merge_study, report_text, run_study
     from cream.assemble import study_config
 
     if merge:
-        report, out = merge_study(merge), merge
+        study, out = merge_study(merge), merge
     elif supernet:
         options = {"study.paths": paths, "study.paths_file": paths_file, "study.flops_min": flops_min,
                    "study.flops_max": flops_max, "study.strata": strata, "study.seeds": seeds,
                    "retrain.epochs": epochs, "run.seed": seed, "run.out_dir": out, "run.quiet": quiet or None}
         cfg = study_config(supernet, overrides, {k: v for k, v in options.items() if v is not None})
-        report, out = run_study(cfg, shard, force=force), cfg.run.out_dir
+        study, out = run_study(cfg, shard, force=force), cfg.run.out_dir
     else:
         raise CreamError("cream rankcorr needs --supernet CKPT (a study), --merge DIR or --compare RUN_A RUN_B")
-    if report is None:  # other shards have paths left
+    if study is None:  # other shards have paths left
         return RankCorrResult(None, None, out)
     page = None
     if is_main_process():
         from cream.reporting import write_report
 
-        written = write_report(out)
-        page = ReportResult(page=str(written), size_mb=written.stat().st_size / 1e6).line()
-    return RankCorrResult(report, report_text(report), out, page)
+        page = str(write_report(out))
+    return RankCorrResult(study, report_text(study), out, page)

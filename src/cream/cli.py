@@ -136,7 +136,7 @@ def cmd_rankcorr(args):
     else:
         print(f"results in {result.out}: rankcorr.json, rankcorr.csv, rankcorr.png")
         if result.page:
-            print(result.page)
+            print(f"report: {result.page}")
 
 
 def _numbers(text):
@@ -154,8 +154,6 @@ def cmd_select(args):
     if args.keys:
         print(api.keys("select"))
         return
-    if not args.supernet:
-        raise CreamError("cream select needs --supernet RUN/last.pth, the checkpoint of a `cream search` run")
     result = api.select(args.supernet, flops_max=args.flops_max, flops_min=args.flops_min,
                         latency_table=args.latency_table, latency_max=args.latency_max, latency_min=args.latency_min,
                         method=args.method, out=args.out, seed=args.seed, overrides=args.overrides, force=args.force)

@@ -312,6 +312,7 @@ def test_paths_that_all_score_the_same_alone_give_an_undefined_tau_not_a_crash(s
                  "study.seeds=2", "study.bn_batches=1", "run.threads=1"]) == 0
     printed = capsys.readouterr().out
     assert "Kendall tau undefined" in printed and "a spread of 0 between paths" in printed
+    assert f"report: {out / 'report.html'}" in printed
     html = (out / "report.html").read_text()
     assert "undefined: every path got the same top-1" in html
     assert main(["report", str(out), str(out), "--out", str(tmp_path / "both.html")]) == 0

@@ -178,3 +178,11 @@ def test_the_whole_space_preset_covers_every_depth_with_no_multiply_add_limit():
     assert plan.depths == (5, 5, 5, 6, 6) and plan.elastic_depth and plan.flops_max == float("inf")
     assert cfg.space.sharing == "entangled" and cfg.search.final == "evolution"
     assert replace(plan, elastic_depth=False).num_paths < plan.num_paths
+
+
+def test_select_without_a_supernet_says_what_it_needs(capsys):
+    with pytest.raises(CreamError, match="needs --supernet RUN/last.pth"):
+        cream.select(None)
+    assert main(["select", "--flops-max", "4"]) == 2
+    assert capsys.readouterr().err == ("error: cream select needs --supernet RUN/last.pth, the checkpoint of a "
+                                       "`cream search` run\n")
