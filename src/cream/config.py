@@ -10,6 +10,7 @@ import dataclasses
 import difflib
 import functools
 import importlib
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -529,13 +530,15 @@ def import_rule_module(name) -> None:
     """Import ``search.rule_module``: the module registers its rule (``cream.nas.strategy.register_rule``)."""
     if name is None:
         return
-    if not isinstance(name, str):
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", name):
         raise CreamError(f"search.rule_module must be a module name like my_rules.toy, got {name!r}")
     try:
         importlib.import_module(name)
     except ImportError as e:
         raise CreamError(f"search.rule_module={name} cannot be imported ({e}); give a module on the Python path "
                          "(e.g. PYTHONPATH=.) that registers a rule") from None
+    except Exception as e:  # the module itself is broken: its own error, in one line
+        raise CreamError(f"search.rule_module={name} failed while being imported: {type(e).__name__}: {e}") from None
 
 
 def to_dict(config) -> dict:

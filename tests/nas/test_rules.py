@@ -130,10 +130,21 @@ def test_the_rules_keys_are_search_keys_listed_with_the_rule_and_checked_like_th
                                 r"search.rule_module=MODULE\)$"),
     (["search.rule_module=no_such_rules"], r"^search.rule_module=no_such_rules cannot be imported \(No module named "
                                            r"'no_such_rules'\); give a module on the Python path"),
+    # Found by CI's property test: each of these ended in a traceback from importlib.
+    *[([f"search.rule_module={text}"], rf"^search.rule_module must be a module name like my_rules.toy, got {shown}$")
+      for text, shown in (("/", "'/'"), (".", "'.'"), ("''", "''"), ("my-rules", "'my-rules'"))],
 ])
 def test_an_unknown_rule_or_rule_module_is_a_one_line_error(overrides, message):
     with pytest.raises(CreamError, match=message):
         make_config(SearchRun, None, overrides)
+
+
+def test_a_rule_module_that_fails_while_imported_is_a_one_line_error(tmp_path, monkeypatch):
+    (tmp_path / "broken_rules.py").write_text("raise RuntimeError('half-written rule')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(CreamError, match=r"^search.rule_module=broken_rules failed while being imported: "
+                                         r"RuntimeError: half-written rule$"):
+        make_config(SearchRun, None, ["search.rule_module=broken_rules"])
 
 
 def test_a_rule_may_not_take_a_key_of_the_search_or_another_rules_name(monkeypatch):
