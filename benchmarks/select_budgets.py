@@ -91,6 +91,7 @@ def one_seed(seed: int, budgets: list[float], out: Path, keys: dict, record: Rec
     record.emit(f"{tag}/curves", {b: {"evolution": picked.picks[b]["curve"], "random": drawn.picks[b]["curve"]}
                                   for b in picked.picks})
 
+    picks_file = out / "select" / "select.json"  # written by this run or an earlier one
     for name, pick in picked.picks.items():
         found = cream.search("fashion_mnist", overrides=[
             f"space.flops_max={name}", f"run.out_dir={out / f'search_{name}'}", f"run.seed={seed}", *keys["search"]])
@@ -100,7 +101,7 @@ def one_seed(seed: int, budgets: list[float], out: Path, keys: dict, record: Rec
                                              "val_top1": pick["val_top1"], "seconds": pick["seconds"]})
         if f"{tag}/test_top1_{name}" not in record:
             record.emit(f"{tag}/test_top1_{name}", {
-                "select": retrain_and_test(f"{picked.written_to}:{name}", out / f"retrain_select_{name}", seed,
+                "select": retrain_and_test(f"{picks_file}:{name}", out / f"retrain_select_{name}", seed,
                                            keys["retrain"]),
                 "search": retrain_and_test(str(out / f"search_{name}" / "result.json"),
                                            out / f"retrain_search_{name}", seed, keys["retrain"])})
