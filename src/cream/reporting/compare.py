@@ -32,9 +32,7 @@ def compare_page(runs: list[RunFiles]) -> dict:
     elif kind == "retrain":
         page["charts"] = [("Training", as_html(retrain.curves_figure(runs), "curves"))]
         page["table"] = {"columns": ["run", "arch", "best val top-1 (%)", "best epoch", "M multiply-adds"],
-                         "rows": [[r.folder.name, (r.result or {}).get("arch"), _pct((r.result or {}).get("best_top1")),
-                                   (r.result or {}).get("best_epoch"), _num((r.result or {}).get("flops"))]
-                                  for r in runs]}
+                         "rows": [_retrain_row(r.folder.name, r.result or {}) for r in runs]}
     elif kind == "rankcorr":
         page["charts"] = [("Supernet against stand-alone accuracy", as_html(rankcorr.scatter_figure(runs), "scatter"))]
         page["table"] = {"columns": ["run", "paths", "Kendall tau", "Spearman rho"],
@@ -42,8 +40,8 @@ def compare_page(runs: list[RunFiles]) -> dict:
                                    rankcorr.stat(r.rankcorr["spearman_rho"])] for r in runs]}
     else:
         page["table"] = {"columns": ["run", "arch", "top-1 (%)", "top-5 (%)", "M multiply-adds"],
-                         "rows": [[r.folder.name, r.test["arch"], _pct(r.test["top1"]), _pct(r.test["top5"]),
-                                   _num(r.test["macs"])] for r in runs]}
+                         "rows": [[r.folder.name, r.test["arch"], _cell(r.test["top1"]), _cell(r.test["top5"]),
+                                   _cell(r.test["macs"])] for r in runs]}
     return page
 
 
@@ -55,8 +53,8 @@ def picks_table(runs: list[RunFiles]) -> dict:
             rows.append([run.folder.name, "not finished", None, None, None, None])
             continue
         found = retraining_of(run.folder, pick["arch"])
-        rows.append([run.folder.name, pick["arch"], _num(pick["flops"]), _pct(pick["val_top1"]),
-                     _pct(found and found["best_top1"]), _pct(found and found.get("test_top1"))])
+        rows.append([run.folder.name, pick["arch"], _cell(pick["flops"]), _cell(pick["val_top1"]),
+                     _cell(found and found["best_top1"]), _cell(found and found.get("test_top1"))])
     return {"columns": ["run", "pick", "M multiply-adds", "search-val top-1 (%)", "retrained val top-1 (%)",
                         "test top-1 (%)"], "rows": rows}
 
@@ -77,9 +75,11 @@ def retraining_of(search_dir: Path, arch: str) -> dict | None:
     return None
 
 
-def _pct(value) -> str | None:
-    return None if value is None else f"{value:.2f}"
+def _retrain_row(name: str, result: dict) -> list:
+    return [name, result.get("arch"), _cell(result.get("best_top1")), result.get("best_epoch"),
+            _cell(result.get("flops"))]
 
 
-def _num(value) -> str | None:
+def _cell(value) -> str | None:
+    """A percentage or a number of millions, to two decimals; None stays an empty cell."""
     return None if value is None else f"{value:.2f}"
