@@ -30,12 +30,11 @@ METHODS = ("evolution", "random")
 COLOURS = {"evolution": "tab:blue", "random": "tab:orange"}
 
 
-def curves_of(supernet: str, budgets: list[float], method: str, seed: int, out: Path, keys: list[str]) -> dict:
-    """{budget: curve} of one ``cream select`` run (read from its select.json when an earlier run left one)."""
+def picks_of(supernet: str, budgets: list[float], method: str, seed: int, out: Path, keys: list[str]) -> dict:
+    """{budget: pick} of one ``cream select`` run (read from its select.json when an earlier run left one)."""
     if not (out / "select.json").exists():
         cream.select(supernet, flops_max=budgets, method=method, out=str(out), seed=seed, overrides=keys)
-    picks = json.loads((out / "select.json").read_text())["picks"]
-    return {budget: pick["curve"] for budget, pick in picks.items()}
+    return json.loads((out / "select.json").read_text())["picks"]
 
 
 def summary(curves: dict, counts: list[int]) -> list[dict]:
@@ -92,10 +91,10 @@ def main() -> None:
     keys = [f"evolution.population={args.population}", f"evolution.generations={args.generations}",
             f"run.threads={args.threads}", *args.keys]
     out = Path(args.out)
-    curves = {m: [] for m in METHODS}
-    for seed in args.seeds:
-        for method in METHODS:
-            curves[method].append(curves_of(args.supernet, budgets, method, seed, out / f"seed{seed}_{method}", keys))
+    picks = {f"seed{seed}_{method}": picks_of(args.supernet, budgets, method, seed, out / f"seed{seed}_{method}", keys)
+             for seed in args.seeds for method in METHODS}
+    curves = {m: [{b: pick["curve"] for b, pick in picks[f"seed{seed}_{m}"].items()} for seed in args.seeds]
+              for m in METHODS}
     evaluations = min(len(curve) for runs in curves.values() for run in runs for curve in run.values())
     curves = {m: [{b: curve[:evaluations] for b, curve in run.items()} for run in runs] for m, runs in curves.items()}
     counts = sorted({n for n in (args.population, 2 * args.population, evaluations // 2, evaluations) if n > 0})
@@ -104,6 +103,8 @@ def main() -> None:
         print(json.dumps(row), flush=True)
     write_text_atomic(out / "select_curves.json", json.dumps(
         {"supernet": args.supernet, "budgets": budgets, "seeds": args.seeds, "keys": keys, "summary": rows,
+         "picks": {run: {b: {k: pick[k] for k in ("arch", "flops", "val_top1", "seconds")} for b, pick in found.items()}
+                   for run, found in picks.items()},
          "curves": curves}, indent=2))
     draw(curves, out / "select_curves.png")
     print(f"figures in {out / 'select_curves.json'}, curves drawn in {out / 'select_curves.png'}")
