@@ -211,6 +211,7 @@ class SelectResult(_Result):
     versions: dict
     kind: str = "cream-select"
     written_to: str | None = None
+    page: str | None = None    # the report page written beside select.json
 
     def pick(self, budget: str | float | None = None) -> dict:
         """The pick for ``budget`` (its name or limit; may be left out when there is one budget)."""
@@ -345,8 +346,9 @@ def export(checkpoint: str | None = None, *, supernet: str | None = None, arch: 
 
 
 def report(run: str, *others: str, out: str | None = None) -> ReportResult:
-    """Write the report page of the run folder ``run`` (``cream report``): a search, retraining, test or
-    rank-correlation study, finished, interrupted or written by an older cream (the page says what its files lack).
+    """Write the report page of the run folder ``run`` (``cream report``): a search, retraining, test,
+    rank-correlation study or selection, finished, interrupted or written by an older cream (the page says what its
+    files lack).
     With ``others``, one page comparing runs of one kind (default ``out``: compare.html beside the first run's
     folder)."""
     from cream.reporting import compare_runs, write_report
@@ -365,11 +367,12 @@ def select(supernet: str, *, flops_max=None, flops_min: float | None = None, lat
     ``supernet``: a search's last.pth; ``flops_max`` / ``latency_max``: one limit or a list of them, one budget
     each (default: the search's own multiply-add limit); ``latency_table``: a table for the supernet's net, made
     on the device to deploy on; ``force``: replace an earlier select.json. ``retrain(arch="…/select.json:4")``
-    retrains a pick.
+    retrains a pick. The run's report page (``page``) draws every scored path, the Pareto front and the picks.
     """
     from cream.assemble import select_config
     from cream.errors import CreamError
     from cream.nas.select import run_select
+    from cream.reporting import write_report
 
     if not supernet:
         raise CreamError("cream select needs --supernet RUN/last.pth, the checkpoint of a `cream search` run")
@@ -382,7 +385,9 @@ def select(supernet: str, *, flops_max=None, flops_min: float | None = None, lat
     options = {f"select.{k}": v for k, v in given.items() if v is not None}
     options.update({k: v for k, v in (("run.out_dir", out), ("run.seed", seed)) if v is not None})
     cfg = select_config(supernet, overrides, options)
-    return SelectResult.from_dict(run_select(cfg, force=force, log=log))
+    result = SelectResult.from_dict(run_select(cfg, force=force, log=log))
+    result.page = str(write_report(Path(result.written_to).parent))
+    return result
 
 
 def create_model(name_or_arch: str, num_classes: int = 1000, in_chans: int = 3, resolution: int | None = None,

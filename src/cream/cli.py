@@ -161,6 +161,7 @@ def cmd_select(args):
     for name, pick in result.picks.items():
         print(f"budget {name}: {pick['arch']}  ({pick[result.cost]:.3g} {unit}, search-val top-1 "
               f"{pick['val_top1']:.2f}%; retrain it with retrain.arch={result.written_to}:{name})")
+    print(f"report: {result.page}")
 
 
 def _add_run_options(p, kind):
@@ -347,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="write a run's report page (report.html), or one page comparing runs")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR",
-                   help="a run folder (search, retrain, test or rankcorr); several: one page comparing them")
+                   help="a run folder (search, retrain, test, rankcorr or select); several: one page comparing them")
     p.add_argument("--out", help="where to write the page (default: RUN_DIR/report.html; comparing: compare.html "
                                  "beside the first run's folder)")
     p.set_defaults(func=cmd_report)

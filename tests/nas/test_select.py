@@ -5,6 +5,7 @@ import json
 import random
 import re
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -72,6 +73,7 @@ def test_select_picks_per_budget_writes_select_json_and_retrain_takes_a_pick(sup
     written = tmp_path / "runs" / "select" / "tiny" / "select.json"  # the search folder's name
     saved = json.loads(written.read_text())
     assert list(saved["picks"]) == ["5", "8"] and saved["cost"] == "flops" and saved["method"] == "evolution"
+    assert "The pick of each budget" in (written.parent / "report.html").read_text()  # the run's page beside it
     scored = {r["arch"]: r for r in saved["scored"]}
     assert len(scored) == saved["evaluations"] == len(saved["scored"])
     for name, pick in saved["picks"].items():
@@ -98,6 +100,7 @@ def test_select_picks_per_budget_writes_select_json_and_retrain_takes_a_pick(sup
 
     again = cream.select(str(path), flops_max=8, method="random", out="again", overrides=TINY)
     assert again.method == "random" and list(again.picks) == ["8"] and again.pick()["arch"] == again.pick(8.0)["arch"]
+    assert again.page == str(Path("again") / "report.html") and Path(again.page).exists()
     with pytest.raises(CreamError, match="again holds a selection \\(select.json\\); pass --force"):
         cream.select(str(path), flops_max=8, out="again", overrides=TINY)
 

@@ -1,5 +1,6 @@
 """Tiny runs of every kind, made once per test session: a search, a retraining of its pick, a test of that, and
-a rank-correlation study's rankcorr.json written by hand (a study trains many nets: too slow here)."""
+a rank-correlation study's rankcorr.json written by hand (a study trains many nets: too slow here); SELECT, a
+select.json written by hand (its paths and front known without scoring any)."""
 
 from __future__ import annotations
 
@@ -82,4 +83,27 @@ RANKCORR = {
     "supernet": "runs/search/tiny/last.pth", "algorithm": "cream",
     "paths": [_path(0, 30.0, 80.0, [79.0, 81.0]), _path(1, 35.0, 82.0, [82.0, 82.0]),
               _path(2, 33.0, 81.0, [80.0, 82.5])],
+}
+
+
+def _scored(arch, flops, top1):
+    return {"arch": arch, "flops": flops, "params": flops / 10, "val_top1": top1, "val_top5": 99.0, "val_loss": 0.5,
+            "seconds": 1.0}
+
+
+SCORED = [_scored("0-0-0-0-0", 1.5, 80.0), _scored("1-0-0-0-0", 1.8, 79.0), _scored("2-0-0-0-0", 1.9, 81.0),
+          _scored("3-3-3-3-3", 3.5, 80.5), _scored("4-4-4-4-4", 3.9, 82.0)]
+FRONT = [SCORED[0], SCORED[2], SCORED[4]]  # 1-0-0-0-0 and 3-3-3-3-3 are beaten by a cheaper, better path
+SELECT = {
+    "kind": "cream-select", "supernet": "runs/search/whole_space/last.pth", "weights": "ema", "algorithm": "spos",
+    "net": {}, "depths": [1, 1, 1, 1, 1], "elastic_depth": False, "method": "evolution",
+    "evolution": {"population": 3, "top_k": 2, "mutations": 1, "crossovers": 1, "generations": 2,
+                  "mutation_prob": 0.1},
+    "seed": 0, "cost": "flops", "latency_table": None, "evaluations": 5, "elapsed_s": 12.0,
+    "picks": {"2": {**SCORED[2], "flops_range": [0.0, 2.0], "latency_range": None, "evaluations": 3,
+                    "new_evaluations": 3, "seconds": 4.0, "curve": [80.0, 80.0, 81.0]},
+              "4": {**SCORED[4], "flops_range": [0.0, 4.0], "latency_range": None, "evaluations": 3,
+                    "new_evaluations": 2, "seconds": 5.0, "curve": [80.5, 82.0, 82.0]}},
+    "scored": SCORED, "front": FRONT,
+    "config": {"data": {"root": "/data/pets"}, "select": {"val_images": 2000}},
 }

@@ -9,6 +9,7 @@ and takes the screenshot.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 from PIL import Image
 
 from cream.reporting import compare_runs, write_report
+from tests.reporting.conftest import SELECT
 from tests.reporting.pages import charts
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -43,13 +45,17 @@ def pages(runs, tmp_path_factory):
     test_only.mkdir()
     for name in ("test.json", "test_mistakes.npz"):
         shutil.copy(runs["retrain"] / name, test_only / name)
+    selection = folder / "select"
+    selection.mkdir()
+    (selection / "select.json").write_text(json.dumps(SELECT))
     return {"search": runs["search"] / "report.html", "retrain": runs["retrain"] / "report.html",
             "test": write_report(test_only), "rankcorr": runs["rankcorr"] / "report.html",
-            "compare": compare_runs([runs["search"], runs["search"]], folder / "compare.html")}
+            "compare": compare_runs([runs["search"], runs["search"]], folder / "compare.html"),
+            "select": write_report(selection)}
 
 
 @pytest.mark.slow  # 10 to 40 s per page on the shared two-core machine, most of it Chromium starting
-@pytest.mark.parametrize("kind", ["search", "retrain", "test", "rankcorr", "compare"])
+@pytest.mark.parametrize("kind", ["search", "retrain", "test", "rankcorr", "compare", "select"])
 def test_the_page_opens_in_chromium_draws_its_charts_without_a_javascript_error(pages, kind, tmp_path):
     page = pages[kind]
     dom, console = open_in_chromium(page, tmp_path / "profile", tmp_path / "shot.png")

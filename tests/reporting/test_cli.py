@@ -56,7 +56,7 @@ def test_a_half_written_or_unknown_run_is_one_line_and_writes_nothing(search_cop
 def test_a_folder_that_is_no_run_and_runs_of_different_kinds_are_refused(runs, tmp_path, capsys):
     code, _, err = report(capsys, tmp_path)
     assert code == 2 and err == (f"error: {tmp_path} is not a cream run: it holds none of result.json, search.log, "
-                                 "retrain.log, test.json or rankcorr.json\n")
+                                 "retrain.log, test.json, rankcorr.json or select.json\n")
     out = tmp_path / "c.html"
     code, _, err = report(capsys, runs["search"], runs["retrain"], "--out", out)
     assert code == 2 and err.startswith("error: cream report compares runs of one kind; these are ")

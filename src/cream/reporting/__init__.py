@@ -17,10 +17,12 @@ from cream.reporting.page import render, size_text, write_page
 from cream.reporting.rankcorr import rankcorr_page
 from cream.reporting.retrain import retrain_page
 from cream.reporting.search import search_page
+from cream.reporting.select import select_page
 from cream.reporting.testset import test_page
 
 PAGE = "report.html"
-PAGES = {"search": search_page, "retrain": retrain_page, "test": test_page, "rankcorr": rankcorr_page}
+PAGES = {"search": search_page, "retrain": retrain_page, "test": test_page, "rankcorr": rankcorr_page,
+         "select": select_page}
 
 
 def write_report(source: str | Path, out: str | Path | None = None) -> Path:

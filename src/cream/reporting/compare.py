@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cream.errors import CreamError
-from cream.reporting import rankcorr, retrain, search
+from cream.reporting import rankcorr, retrain, search, select
 from cream.reporting.charts import as_html
 from cream.reporting.files import RunFiles, read_json
 
@@ -38,6 +38,16 @@ def compare_page(runs: list[RunFiles]) -> dict:
         page["table"] = {"columns": ["run", "paths", "Kendall tau", "Spearman rho"],
                          "rows": [[r.folder.name, r.rankcorr["n"], rankcorr.stat(r.rankcorr["kendall_tau"]),
                                    rankcorr.stat(r.rankcorr["spearman_rho"])] for r in runs]}
+    elif kind == "select":
+        if len({run.select["cost"] for run in runs}) > 1:
+            raise CreamError("cream report compares selections of one cost; some of these weigh multiply-adds, "
+                             "others predicted latency")
+        page["charts"] = [("Paths scored by each selection", as_html(select.scored_figure(runs), "scored"))]
+        page["table"] = {"columns": ["run", "method", "budget", "pick", select.COST_LABELS[runs[0].select["cost"]],
+                                     "search-val top-1 (%)", "paths scored"],
+                         "rows": [[r.folder.name, r.select["method"], name, pick["arch"],
+                                   _cell(pick[r.select["cost"]]), _cell(pick["val_top1"]), pick["evaluations"]]
+                                  for r in runs for name, pick in r.select["picks"].items()]}
     else:
         page["table"] = {"columns": ["run", "arch", "top-1 (%)", "top-5 (%)", "M multiply-adds"],
                          "rows": [[r.folder.name, r.test["arch"], _cell(r.test["top1"]), _cell(r.test["top5"]),

@@ -33,6 +33,7 @@ class RunFiles:
     test: dict | None = None                            # test.json
     mistakes: dict | None = None                        # its thumbnails file, as arrays
     rankcorr: dict | None = None                        # rankcorr.json
+    select: dict | None = None                          # select.json
     missing: list[str] = field(default_factory=list)    # what the page cannot show, in words
 
     @property
@@ -53,6 +54,11 @@ def read_run(source: str | Path) -> RunFiles:
         return _test_files(source, source / "test.json")
     if kind == "rankcorr":
         return RunFiles(source, kind, rankcorr=read_json(source / "rankcorr.json"))
+    if kind == "select":
+        chosen = read_json(source / "select.json")
+        if chosen.get("kind") != "cream-select":
+            raise CreamError(f"{source / 'select.json'} is not a select.json written by cream select")
+        return RunFiles(source, kind, select=chosen, config=chosen.get("config"))
     run = RunFiles(source, kind)
     run.result = read_json(source / "result.json") if (source / "result.json").exists() else None
     run.config = (run.result or {}).get("config") or read_yaml(source / "config.yaml")
@@ -77,7 +83,7 @@ def read_run(source: str | Path) -> RunFiles:
 
 
 def run_kind(folder: Path) -> str:
-    """search, retrain, test or rankcorr, from the files in ``folder``."""
+    """search, retrain, test, rankcorr or select, from the files in ``folder``."""
     if (folder / "result.json").exists():
         result = read_json(folder / "result.json")
         if "candidates" in result:
@@ -90,13 +96,15 @@ def run_kind(folder: Path) -> str:
             return kind
     if (folder / "rankcorr.json").exists():
         return "rankcorr"
+    if (folder / "select.json").exists():
+        return "select"
     if (folder / "study.json").exists():
         raise CreamError(f"{folder} holds a rank-correlation study that has not finished (no rankcorr.json yet); "
                          f"finish it, or merge its shards with cream rankcorr --merge {folder}")
     if (folder / "test.json").exists():
         return "test"
     raise CreamError(f"{folder} is not a cream run: it holds none of result.json, search.log, retrain.log, "
-                     "test.json or rankcorr.json")
+                     "test.json, rankcorr.json or select.json")
 
 
 def _test_files(folder: Path, path: Path) -> RunFiles:

@@ -16,7 +16,7 @@ _templates = jinja2.Environment(loader=jinja2.PackageLoader("cream.reporting", "
 
 
 def render(values: dict) -> str:
-    """The page of ``values["kind"]`` (search, retrain, test, rankcorr or compare)."""
+    """The page of ``values["kind"]`` (search, retrain, test, rankcorr, select or compare)."""
     template = _templates.get_template(f"{values['kind']}.html.j2")
     written = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return template.render(**values, plotly_js=plotly_js(), written=written, cream=versions()["cream"])

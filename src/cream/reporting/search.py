@@ -93,10 +93,13 @@ def verdict(run: RunFiles, pick: dict | None) -> dict:
     lines += [f"Warning: {w}" for w in warnings]
     if not warnings:
         lines.append("No health warning: the supernet trained without diverging and above chance.")
-    data = run.config["data"]
-    source = "fashion_mnist" if data["root"] == FASHION_MNIST_ROOT else f"--data {data['root']}"
-    command = f"cream retrain {source} retrain.arch={run.folder}/result.json"
+    command = f"cream retrain {retrain_source(run.config['data'])} retrain.arch={run.folder}/result.json"
     return {"ok": not warnings, "lines": lines, "command": command}
+
+
+def retrain_source(data: dict) -> str:
+    """How ``cream retrain`` names a run's data: the built-in preset, or --data with its folder."""
+    return "fashion_mnist" if data["root"] == FASHION_MNIST_ROOT else f"--data {data['root']}"
 
 
 def device(run: RunFiles) -> str:
