@@ -70,8 +70,9 @@ def retrain_and_test(arch: str, out: Path, seed: int, keys: list[str]) -> float:
 
 def selection(supernet: str, budgets: list[float], out: Path, method: str, seed: int, keys: list[str]):
     """cream select's picks for ``budgets``, or the select.json an earlier run of this script left in ``out``."""
-    if (out / "select.json").exists():
-        return cream.api.SelectResult.from_dict(json.loads((out / "select.json").read_text()))
+    written = out / "select.json"
+    if written.exists():
+        return cream.api.SelectResult.from_dict({**json.loads(written.read_text()), "written_to": str(written)})
     return cream.select(supernet, flops_max=budgets, method=method, out=str(out), seed=seed, overrides=keys)
 
 
@@ -91,7 +92,6 @@ def one_seed(seed: int, budgets: list[float], out: Path, keys: dict, record: Rec
     record.emit(f"{tag}/curves", {b: {"evolution": picked.picks[b]["curve"], "random": drawn.picks[b]["curve"]}
                                   for b in picked.picks})
 
-    picks_file = out / "select" / "select.json"  # written by this run or an earlier one
     for name, pick in picked.picks.items():
         found = cream.search("fashion_mnist", overrides=[
             f"space.flops_max={name}", f"run.out_dir={out / f'search_{name}'}", f"run.seed={seed}", *keys["search"]])
@@ -101,7 +101,7 @@ def one_seed(seed: int, budgets: list[float], out: Path, keys: dict, record: Rec
                                              "val_top1": pick["val_top1"], "seconds": pick["seconds"]})
         if f"{tag}/test_top1_{name}" not in record:
             record.emit(f"{tag}/test_top1_{name}", {
-                "select": retrain_and_test(f"{picks_file}:{name}", out / f"retrain_select_{name}", seed,
+                "select": retrain_and_test(f"{picked.written_to}:{name}", out / f"retrain_select_{name}", seed,
                                            keys["retrain"]),
                 "search": retrain_and_test(str(out / f"search_{name}" / "result.json"),
                                            out / f"retrain_search_{name}", seed, keys["retrain"])})

@@ -43,7 +43,7 @@ def compare_page(runs: list[RunFiles]) -> dict:
             raise CreamError("cream report compares selections of one cost; some of these weigh multiply-adds, "
                              "others predicted latency")
         page["charts"] = [("Paths scored by each selection", as_html(select.scored_figure(runs), "scored"))]
-        page["table"] = {"columns": ["run", "method", "budget", "pick", select.COST_LABELS[runs[0].select["cost"]],
+        page["table"] = {"columns": ["run", "method", "budget", "pick", search.COST_LABELS[runs[0].select["cost"]],
                                      "search-val top-1 (%)", "paths scored"],
                          "rows": [[r.folder.name, r.select["method"], name, pick["arch"],
                                    _cell(pick[r.select["cost"]]), _cell(pick["val_top1"]), pick["evaluations"]]

@@ -13,6 +13,7 @@ from cream.reporting.files import RunFiles
 from cream.reporting.network import network_stages
 
 FASHION_MNIST_ROOT = DataConfig().root  # the preset's data: no --data in the command to retrain the pick
+COST_LABELS = {"flops": "multiply-adds (M)", "latency_ms": "predicted latency (ms)"}  # a path's cost, as an axis
 
 
 def search_page(run: RunFiles) -> dict:
@@ -35,8 +36,8 @@ def search_page(run: RunFiles) -> dict:
 def cost_axis(result: dict, cfg: dict) -> tuple[str, str]:
     """(key, label) of the cost axis: predicted latency when the search had a latency table, else multiply-adds."""
     if result.get("latency_table") or (cfg or {}).get("space", {}).get("latency_table"):
-        return "latency_ms", "predicted latency (ms)"
-    return "flops", "multiply-adds (M)"
+        return "latency_ms", COST_LABELS["latency_ms"]
+    return "flops", COST_LABELS["flops"]
 
 
 def search_facts(run: RunFiles) -> list[tuple[str, str]]:

@@ -7,9 +7,8 @@ import plotly.graph_objects as go
 
 from cream.reporting.charts import COLORS, as_html, figure
 from cream.reporting.files import RunFiles
-from cream.reporting.search import retrain_source
+from cream.reporting.search import COST_LABELS, retrain_source
 
-COST_LABELS = {"flops": "multiply-adds (M)", "latency_ms": "predicted latency (ms)"}
 UNITS = {"flops": "M", "latency_ms": "ms"}
 
 
@@ -43,8 +42,13 @@ def select_facts(run: RunFiles) -> list[tuple[str, str]]:
     return facts
 
 
+def budget_limits(pick: dict, cost: str) -> list:
+    """[low, high] of the budget a pick was made for, in the selection's cost (high None: no limit)."""
+    return pick["latency_range"] if cost == "latency_ms" else pick["flops_range"]
+
+
 def budget_text(pick: dict, cost: str) -> str:
-    low, high = pick["latency_range"] if cost == "latency_ms" else pick["flops_range"]
+    low, high = budget_limits(pick, cost)
     return f"{low or 0:g} to {'no limit' if high is None else f'{high:g}'} {UNITS[cost]}"
 
 
@@ -83,7 +87,7 @@ def scored_figure(runs: list[RunFiles]) -> go.Figure:
             marker={"size": 18, "symbol": "star", "color": "gold", "line": {"width": 1.5, "color": color}},
             hovertemplate="%{text}<br>%{x:.3g}, %{y:.2f}%<extra></extra>"))
     for name, pick in runs[0].select["picks"].items():
-        high = (pick["latency_range"] if cost == "latency_ms" else pick["flops_range"])[1]
+        high = budget_limits(pick, cost)[1]
         if high is not None:
             fig.add_vline(x=high, line_dash="dash", line_color="#888", annotation_text=f"budget {name}",
                           annotation_position="top left")
